@@ -1,0 +1,12 @@
+"""Paired EEG / IR-video datamodules: one 30 s EEG epoch with its synchronized video clip.
+
+``PairedDataModule`` is the base (splits, shapes, dataloaders); ``SyntheticNights`` generates seeded
+synthetic nights; ``subject_split`` makes subject-wise train/val/test splits (plain or k-fold).
+"""
+
+from datamodules.base import PairedDataModule
+from datamodules.splits import SubjectSplit, subject_split
+from datamodules.stages import STAGES
+from datamodules.synthetic import SyntheticNights
+
+__all__ = ["STAGES", "PairedDataModule", "SubjectSplit", "SyntheticNights", "subject_split"]

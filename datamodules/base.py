@@ -1,0 +1,178 @@
+"""The base of every paired EEG/video datamodule.
+
+A subclass says which subjects exist (a :class:`SubjectSplit`), what one item looks like (shapes
+and sampling rate, known at construction so the CLI can link them into the model) and how many
+training epochs there are; then it implements :meth:`PairedDataModule.make_dataset`, which turns a
+tuple of subject ids into a torch ``Dataset`` of item dicts. The base adds the ``"index"`` key (a
+sample id unique within the split, ``0..len-1``), caches one dataset per split and builds the four
+dataloaders.
+
+Item dict (before collation):
+    ``"eeg"``: float32 (channels, samples); ``"video"``: float32 (1, frames, height, width);
+    ``"label"``, ``"subject"``, ``"epoch"``, ``"index"``: int64 scalars.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import Literal
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from datamodules.splits import SubjectSplit
+from datamodules.stages import STAGES
+
+SplitName = Literal["train", "val", "test"]
+_SPLITS_FOR_STAGE: dict[str | None, tuple[SplitName, ...]] = {
+    "fit": ("train", "val"),
+    "validate": ("val",),
+    "test": ("test",),
+    "predict": ("test",),
+    None: ("train", "val", "test"),
+}
+
+
+class IndexedDataset(Dataset):
+    """Wraps a dataset of item dicts and adds ``"index"``: the item's position, as an int64 tensor."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        item = dict(self.dataset[index])
+        item["index"] = torch.tensor(index, dtype=torch.int64)
+        return item
+
+
+class PairedDataModule(L.LightningDataModule, abc.ABC):
+    """Pairs each 30 s EEG epoch with the synchronized IR video clip, split by subject.
+
+    Args:
+        split: which subjects are train, val and test.
+        eeg_shape: (channels, samples) of one EEG epoch.
+        video_shape: (1, frames, height, width) of one clip.
+        eeg_sample_rate: EEG sampling rate in Hz.
+        batch_size: items per batch in every dataloader.
+        num_workers: dataloader worker processes (kept alive between epochs when > 0).
+        seed: seed of the training shuffle.
+        class_names: stage names in label order.
+    """
+
+    def __init__(
+        self,
+        *,
+        split: SubjectSplit,
+        eeg_shape: tuple[int, int],
+        video_shape: tuple[int, int, int, int],
+        eeg_sample_rate: float,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        seed: int = 0,
+        class_names: Sequence[str] = STAGES,
+    ) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if num_workers < 0:
+            raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+        if len(eeg_shape) != 2 or len(video_shape) != 4:
+            raise ValueError(
+                "expected eeg_shape (channels, samples) and video_shape (1, T, H, W), "
+                f"got {eeg_shape} and {video_shape}"
+            )
+        self._split = split
+        self._eeg_shape = (int(eeg_shape[0]), int(eeg_shape[1]))
+        self._video_shape = tuple(int(v) for v in video_shape)
+        self._eeg_sample_rate = float(eeg_sample_rate)
+        self._class_names = list(class_names)
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.seed = seed
+        self._datasets: dict[SplitName, IndexedDataset] = {}
+
+    # -- what subclasses provide ---------------------------------------------------------------
+    @abc.abstractmethod
+    def make_dataset(self, subjects: tuple[int, ...]) -> Dataset:
+        """A dataset of the given subjects' epochs; items are dicts without ``"index"``."""
+
+    @property
+    @abc.abstractmethod
+    def num_train_samples(self) -> int:
+        """Number of training epochs across the train subjects (known without ``setup``)."""
+
+    # -- the data spec, linked into models at instantiation ------------------------------------
+    @property
+    def num_classes(self) -> int:
+        return len(self._class_names)
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self._class_names)
+
+    @property
+    def eeg_shape(self) -> tuple[int, int]:
+        return self._eeg_shape
+
+    @property
+    def video_shape(self) -> tuple[int, int, int, int]:
+        return self._video_shape  # type: ignore[return-value]
+
+    @property
+    def eeg_sample_rate(self) -> float:
+        return self._eeg_sample_rate
+
+    @property
+    def split(self) -> SubjectSplit:
+        return self._split
+
+    # -- datasets and loaders -----------------------------------------------------------------
+    def setup(self, stage: str | None = None) -> None:
+        if stage not in _SPLITS_FOR_STAGE:
+            raise ValueError(f"unknown stage {stage!r}: expected one of {list(_SPLITS_FOR_STAGE)}")
+        for name in _SPLITS_FOR_STAGE[stage]:
+            self.dataset(name)
+
+    def dataset(self, name: SplitName) -> IndexedDataset:
+        """The (cached) dataset of one split, built on first use."""
+        if name not in ("train", "val", "test"):
+            raise ValueError(f"unknown split {name!r}: expected 'train', 'val' or 'test'")
+        if name not in self._datasets:
+            dataset = IndexedDataset(self.make_dataset(getattr(self.split, name)))
+            if name == "train" and len(dataset) != self.num_train_samples:
+                raise RuntimeError(
+                    f"{type(self).__name__}: the train dataset has {len(dataset)} items but "
+                    f"num_train_samples says {self.num_train_samples}; memory banks rely on them matching"
+                )
+            self._datasets[name] = dataset
+        return self._datasets[name]
+
+    def _loader(self, name: SplitName, shuffle: bool) -> DataLoader:
+        generator = torch.Generator().manual_seed(self.seed) if shuffle else None
+        return DataLoader(
+            self.dataset(name),
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            drop_last=False,
+            generator=generator,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)

@@ -1,0 +1,158 @@
+"""The base of every distiller: a video student taught by a frozen EEG teacher.
+
+A method is one small subclass. It declares its extra parameters in ``__init__`` and implements
+``distill``, returning a dict of named losses. The base does everything else: loading and freezing
+the teacher, keeping it out of the student's checkpoint, running both networks (with feature taps
+where a method asks for them), weighting and logging the losses, and evaluating the student on
+video alone.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from sacd.staging import StagingModule
+from sacd.taps import feature_taps
+from sacd.teacher import load_frozen_teacher
+
+TEACHER_PREFIX = "teacher."
+
+# The frozen teacher is in eval mode on purpose; Lightning's generic notice about it is noise here.
+warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode", module="lightning")
+
+
+@dataclass
+class Outputs:
+    """What one network produced for a batch: pooled embedding, logits and requested feature maps."""
+
+    features: torch.Tensor
+    logits: torch.Tensor
+    taps: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class Distiller(StagingModule):
+    """A video student distilled from a frozen EEG teacher.
+
+    Args:
+        student: the video network (``forward_features``, ``head``, ``reset_classifier``), e.g.
+            ``sacd.models.X3D``; its classifier is resized to the datamodule's classes.
+        teacher_checkpoint: path of an :class:`sacd.EEGTeacher` checkpoint.
+        teacher_config: a teacher fit config (``experiments/teacher.yaml``); when no checkpoint is
+            given, the CLI trains the teacher once on this run's data and caches it by config hash.
+        teacher_cache_dir: where teachers trained from ``teacher_config`` are cached.
+        teacher_sha256: expected content hash of the teacher checkpoint; filled in automatically
+            and checked when a trained student is reloaded.
+        loss_weights: weight of each named loss, overriding the method's defaults.
+        **kwargs: data spec, optimizer and lr_scheduler (see :class:`sacd.StagingModule`).
+    """
+
+    #: weights of the losses ``distill`` returns, as the method's paper sets them
+    default_loss_weights: ClassVar[dict[str, float]] = {"ce": 1.0}
+    #: False for methods that train the student alone (the Vanilla baseline)
+    uses_teacher: ClassVar[bool] = True
+    #: module paths whose outputs ``distill`` receives in ``Outputs.taps``
+    student_taps: tuple[str, ...] = ()
+    teacher_taps: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        student: nn.Module,
+        teacher_checkpoint: str | None = None,
+        teacher_config: str | None = None,
+        teacher_cache_dir: str = "runs/teachers",
+        teacher_sha256: str | None = None,
+        loss_weights: dict[str, float] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the student module itself is saved in the state dict
+            self.save_hyperparameters()
+        if isinstance(self.hparams.get("student"), nn.Module):
+            del self.hparams["student"]
+        self.student = student
+        if getattr(student, "num_classes", self.num_classes) != self.num_classes:
+            student.reset_classifier(self.num_classes)
+        self.loss_weights = {**self.default_loss_weights, **(loss_weights or {})}
+        self.teacher: nn.Module | None = None
+        if teacher_checkpoint is not None and self.uses_teacher:
+            self.teacher, sha256 = load_frozen_teacher(teacher_checkpoint, expected_sha256=teacher_sha256)
+            self.hparams["teacher_sha256"] = sha256
+
+    # -- what a method provides --------------------------------------------------------------
+    def distill(self, student: Outputs, teacher: Outputs | None, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Return the method's named losses for one training batch (weighted and summed by the base)."""
+        raise NotImplementedError
+
+    # -- running the two networks ------------------------------------------------------------
+    def student_outputs(self, video: torch.Tensor) -> Outputs:
+        with feature_taps(self.student, self.student_taps) as taps:
+            features = self.student.forward_features(video)
+        return Outputs(features, self.student.head(features), dict(taps))
+
+    @torch.no_grad()
+    def teacher_outputs(self, eeg: torch.Tensor) -> Outputs:
+        assert self.teacher is not None
+        with feature_taps(self.teacher, self.teacher_taps) as taps:
+            features = self.teacher.forward_features(eeg)
+        return Outputs(features, self.teacher.head(features), dict(taps))
+
+    def predict_logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The deployed student sees video only."""
+        return self.student(batch["video"])
+
+    # -- training ----------------------------------------------------------------------------
+    def on_fit_start(self) -> None:
+        if self.uses_teacher and self.teacher is None:
+            raise ValueError(
+                f"{type(self).__name__} distils from an EEG teacher but none was given: set "
+                "model.init_args.teacher_checkpoint (a checkpoint from `sacd fit -c experiments/teacher.yaml`) "
+                "or model.init_args.teacher_config (trained once and cached)."
+            )
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        student = self.student_outputs(batch["video"])
+        teacher = self.teacher_outputs(batch["eeg"]) if self.teacher is not None else None
+        losses = self.distill(student, teacher, batch)
+        unknown = set(self.loss_weights) - set(losses)
+        if unknown:
+            raise ValueError(
+                f"loss_weights names {sorted(unknown)}, but {type(self).__name__} returns the losses "
+                f"{sorted(losses)}. Fix model.init_args.loss_weights."
+            )
+        total = sum(self.loss_weights.get(name, 1.0) * value for name, value in losses.items())
+        batch_size = len(batch["label"])
+        self.log_dict({f"train/{name}": value.detach() for name, value in losses.items()}, batch_size=batch_size)
+        self.log("train/loss", total, prog_bar=True, batch_size=batch_size)
+        return total
+
+    # -- the frozen teacher ------------------------------------------------------------------
+    def train(self, mode: bool = True) -> Distiller:
+        """Switch the student's mode; the teacher stays in eval mode (frozen BatchNorm, no dropout)."""
+        super().train(mode)
+        if self.teacher is not None:
+            self.teacher.eval()
+        return self
+
+    def trainable_parameters(self) -> Iterator[nn.Parameter]:
+        return (p for name, p in self.named_parameters() if p.requires_grad and not name.startswith(TEACHER_PREFIX))
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Keep the teacher out of the student's checkpoint; its path and hash are in the hparams."""
+        state = checkpoint["state_dict"]
+        for key in [key for key in state if key.startswith(TEACHER_PREFIX)]:
+            del state[key]
+
+    def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True, assign: bool = False) -> Any:
+        """Accept student checkpoints, which hold no teacher weights: the loaded teacher fills them in."""
+        if self.teacher is not None:
+            state_dict = dict(state_dict)
+            for key, value in self.teacher.state_dict(prefix=TEACHER_PREFIX).items():
+                state_dict.setdefault(key, value)
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)

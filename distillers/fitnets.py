@@ -1,0 +1,60 @@
+"""FitNets: the student's intermediate video features regress the teacher's EEG hint (Romero et al., 2015)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from distillers.base import Distiller, Outputs
+from distillers.losses import HintLoss
+from sacd.taps import feature_taps
+
+
+class FitNets(Distiller):
+    """Cross-entropy plus a hint loss (weight 100, as in the CRD benchmark code) between feature maps.
+
+    Args:
+        student: the video network.
+        hint_layer: module path of the student's guided layer (e.g. ``stages.2``); by default the middle
+            entry of the student's ``feature_paths``, as FitNets guides a middle layer.
+        teacher_hint_layer: module path of the teacher's hint layer (e.g. ``encoder``).
+    """
+
+    default_loss_weights: ClassVar[dict[str, float]] = {"ce": 1.0, "hint": 100.0}
+
+    def __init__(
+        self, student: nn.Module, hint_layer: str | None = None, teacher_hint_layer: str = "encoder", **kwargs: Any
+    ) -> None:
+        super().__init__(student, **kwargs)
+        if hint_layer is None:
+            paths = student.feature_paths
+            hint_layer = paths[len(paths) // 2]
+        self.student_taps = (hint_layer,)
+        self.teacher_taps = (teacher_hint_layer,)
+        if self.teacher is None:
+            raise ValueError("FitNets sizes its hint regressor from the teacher: give model.init_args.teacher_checkpoint")
+        student_channels = self._probe_channels(self.student, hint_layer, self.video_shape)
+        teacher_channels = self._probe_channels(self.teacher, teacher_hint_layer, self.eeg_shape)
+        self.hint_loss = HintLoss(student_channels, teacher_channels)
+
+    @staticmethod
+    @torch.no_grad()
+    def _probe_channels(net: nn.Module, path: str, input_shape: tuple[int, ...]) -> int:
+        """Channels of the feature map at ``path``, found with one dummy forward in eval mode."""
+        was_training = net.training
+        net.eval()
+        with feature_taps(net, [path]) as taps:
+            net.forward_features(torch.zeros(1, *input_shape))
+        net.train(was_training)
+        return taps[path].shape[1]
+
+    def distill(self, student: Outputs, teacher: Outputs | None, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        (student_hint,) = student.taps.values()
+        (teacher_hint,) = teacher.taps.values()
+        return {
+            "ce": F.cross_entropy(student.logits, batch["label"]),
+            "hint": self.hint_loss(student_hint, teacher_hint),
+        }

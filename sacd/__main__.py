@@ -1,0 +1,5 @@
+"""``python -m sacd`` is the ``sacd`` command."""
+
+from sacd.cli import main
+
+main()

@@ -1,0 +1,132 @@
+"""``sacd``: one LightningCLI for the teacher and every distiller.
+
+``sacd fit|validate|test|predict`` pick the model (any :class:`distillers.Distiller` subclass or
+:class:`sacd.EEGTeacher`) and the datamodule (any :class:`datamodules.PairedDataModule`) by class
+path. The datamodule's data-dependent values are linked into the model, never typed twice.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from typing import Any
+
+import yaml
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+import datamodules
+import distillers
+from datamodules import PairedDataModule
+from sacd.callbacks import FitSummary, TestReportWriter
+from sacd.quiet import silence_third_party_noise
+from sacd.staging import MONITOR, StagingModule
+from sacd.teacher import check_teacher_checkpoint
+from sacd.teacher_store import cached_teacher
+
+#: datamodule attributes copied into the model's init args when both are instantiated
+LINKED_DATA_ATTRIBUTES = (
+    "num_classes",
+    "class_names",
+    "eeg_shape",
+    "video_shape",
+    "eeg_sample_rate",
+    "num_train_samples",
+)
+
+
+def _subclasses(base: type) -> list[type]:
+    found, stack = [], [base]
+    while stack:
+        for cls in stack.pop().__subclasses__():
+            found.append(cls)
+            stack.append(cls)
+    return found
+
+
+def zoo_description() -> str:
+    names = sorted(f"{cls.__module__.split('.')[0]}.{cls.__name__}" for cls in _subclasses(distillers.Distiller))
+    data = sorted(f"datamodules.{cls.__name__}" for cls in _subclasses(PairedDataModule))
+    return (
+        "Cross-modal sleep staging: an EEG teacher distilled into an infrared-video student.\n"
+        f"Models (--model): sacd.EEGTeacher, {', '.join(names)}.\n"
+        f"Datamodules (--data): {', '.join(data)}."
+    )
+
+
+class SacdCLI(LightningCLI):
+    """The project's LightningCLI: forced checkpointing and reports, data links, teacher chaining."""
+
+    def __init__(self, args: Sequence[str] | None = None, run: bool = True, **kwargs: Any) -> None:
+        silence_third_party_noise()
+        kwargs.setdefault("subclass_mode_model", True)
+        kwargs.setdefault("subclass_mode_data", True)
+        kwargs.setdefault("auto_configure_optimizers", False)
+        kwargs.setdefault("trainer_defaults", {"callbacks": [TestReportWriter(), FitSummary()]})
+        kwargs.setdefault("parser_kwargs", {"description": zoo_description(), "allow_abbrev": False})
+        super().__init__(StagingModule, PairedDataModule, args=args, run=run, **kwargs)
+
+    @classmethod
+    def create(cls, args: Sequence[str]) -> SacdCLI:
+        """Run the CLI in-process on an argument list (what tests and the teacher cache use)."""
+        return cls(args=list(args))
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_argument(
+            "--test_after_fit",
+            type=bool,
+            default=False,
+            help="fit only: test the best checkpoint on the test subjects when training ends",
+        )
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults(
+            {
+                "checkpoint.monitor": MONITOR,
+                "checkpoint.mode": "max",
+                "checkpoint.save_last": True,
+                "checkpoint.filename": "epoch{epoch:03d}",
+                "checkpoint.auto_insert_metric_name": False,
+            }
+        )
+        for attribute in LINKED_DATA_ATTRIBUTES:
+            parser.link_arguments(f"data.{attribute}", f"model.init_args.{attribute}", apply_on="instantiate")
+
+    def before_instantiate_classes(self) -> None:
+        """Check the teacher checkpoint, or resolve ``teacher_config`` to a cached (or new) one."""
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        init_args = config.model.get("init_args")
+        if init_args is None or not getattr(self._configured_model_class(config), "uses_teacher", False):
+            return
+        if init_args.get("teacher_checkpoint"):
+            check_teacher_checkpoint(init_args.teacher_checkpoint, init_args.get("teacher_sha256"))
+            return
+        if not init_args.get("teacher_config"):
+            return
+        data_config = yaml.safe_load(self._parser(self.subcommand).dump(config, skip_link_targets=True))["data"]
+        checkpoint = cached_teacher(init_args.teacher_config, data_config, init_args.teacher_cache_dir)
+        init_args.teacher_checkpoint = str(checkpoint)
+        self._set_seed()  # the student starts from the same RNG state whether the teacher was cached or not
+
+    @staticmethod
+    def _configured_model_class(config: Any) -> type:
+        module_name, _, class_name = config.model.class_path.rpartition(".")
+        return getattr(importlib.import_module(module_name), class_name)
+
+    def after_fit(self) -> None:
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        if not config.get("test_after_fit"):
+            return
+        callback = self.trainer.checkpoint_callback
+        ckpt_path = None
+        if callback is not None and (callback.best_model_path or callback.last_model_path):
+            ckpt_path = callback.best_model_path or callback.last_model_path
+        self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=ckpt_path)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point of ``sacd``."""
+    SacdCLI(args=list(argv) if argv is not None else None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+"""Keep output users cannot act on out of the CLI's console.
+
+Lightning still calls jsonargparse and torch APIs that emit deprecation warnings on every run, and
+advertises a cloud service at start-up; none of it concerns a sacd user.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+
+_LIGHTNING_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
+
+
+class _NoAdverts(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Tip: For seamless cloud" not in record.getMessage()
+
+
+def silence_third_party_noise() -> None:
+    """Idempotently filter the known third-party noise (call before Lightning builds a CLI)."""
+    os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
+    warnings.filterwarnings("ignore", message=r".*LeafSpec.*is deprecated")
+    for name in _LIGHTNING_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _NoAdverts) for f in logger.filters):
+            logger.addFilter(_NoAdverts())

@@ -1,0 +1,69 @@
+"""Train a teacher once per (teacher config, data config) and reuse it from a cache.
+
+A distiller given ``teacher_config`` and no ``teacher_checkpoint`` gets its teacher from here: the
+teacher config's model, trainer and seed are combined with the student run's own data section (so
+teacher and student see the same subject split), hashed, and trained only if that hash has no
+checkpoint yet.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sacd.atomic import atomic_copy, atomic_write_text
+from sacd.hashing import config_hash
+
+TEACHER_FILE = "teacher.ckpt"
+
+
+def teacher_run_config(teacher_config: str | Path, data_config: dict[str, Any]) -> dict[str, Any]:
+    """The fit config that trains the teacher for a run whose data section is ``data_config``."""
+    path = Path(teacher_config)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"teacher config {path} does not exist; point model.init_args.teacher_config at a teacher fit "
+            "config such as experiments/teacher.yaml"
+        )
+    config = yaml.safe_load(path.read_text()) or {}
+    model = config.get("model") or {}
+    if isinstance(model, dict) and "teacher" not in str(model.get("class_path", "sacd.EEGTeacher")).lower():
+        raise ValueError(f"{path} configures model {model.get('class_path')!r}, not an EEG teacher")
+    config = {key: value for key, value in config.items() if key in ("model", "trainer", "seed_everything")}
+    config["data"] = copy.deepcopy(data_config)
+    return config
+
+
+def cached_teacher(teacher_config: str | Path, data_config: dict[str, Any], cache_dir: str | Path) -> Path:
+    """Return the cached teacher checkpoint for this config, training it first on a cache miss."""
+    from sacd import __version__
+
+    config = teacher_run_config(teacher_config, data_config)
+    key = config_hash({"config": config, "version": __version__})
+    run_dir = Path(cache_dir) / key
+    checkpoint = run_dir / TEACHER_FILE
+    if checkpoint.is_file():
+        print(f"Using cached EEG teacher {checkpoint}")
+        return checkpoint
+    print(f"Training the EEG teacher from {teacher_config} (cache: {run_dir})")
+    trainer = config.setdefault("trainer", {}) or {}
+    config["trainer"] = trainer
+    trainer["default_root_dir"] = str(run_dir)
+    trainer["logger"] = {
+        "class_path": "lightning.pytorch.loggers.CSVLogger",
+        "init_args": {"save_dir": str(run_dir), "name": "teacher"},
+    }
+    config_path = run_dir / "config.yaml"
+    atomic_write_text(config_path, yaml.safe_dump(config, sort_keys=False))
+
+    from sacd.cli import SacdCLI
+
+    cli = SacdCLI.create(["fit", "--config", str(config_path)])
+    best = cli.trainer.checkpoint_callback.best_model_path or cli.trainer.checkpoint_callback.last_model_path
+    if not best:
+        raise RuntimeError(f"training the teacher in {run_dir} wrote no checkpoint")
+    atomic_copy(best, checkpoint)
+    return checkpoint

@@ -1,0 +1,108 @@
+"""Shared fixtures: tiny configs and one tiny trained teacher for the CLI tests."""
+
+from __future__ import annotations
+
+import copy
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+# Tiny nights: 6 subjects x 24 epochs, 4 frames of 32x32; one subject each for val and test.
+TINY_DATA: dict[str, Any] = {
+    "class_path": "datamodules.SyntheticNights",
+    "init_args": {
+        "num_subjects": 6,
+        "epochs_per_night": 24,
+        "val_subjects": 1,
+        "test_subjects": 1,
+        "frames": 4,
+        "frame_size": 32,
+        "seed": 3,
+        "batch_size": 16,
+    },
+}
+TINY_STUDENT: dict[str, Any] = {
+    "class_path": "sacd.models.X3D",
+    "init_args": {"widths": [8, 16], "depths": [1, 1], "stem_width": 8, "embed_dim": 16},
+}
+TINY_TEACHER_MODEL: dict[str, Any] = {
+    "class_path": "sacd.EEGTeacher",
+    "init_args": {"embed_dim": 16, "width": 8, "d_model": 16, "num_heads": 2, "num_layers": 1},
+}
+
+
+def trainer_config(root: Path, name: str, **overrides: Any) -> dict[str, Any]:
+    config = {
+        "accelerator": "cpu",
+        "devices": 1,
+        "max_epochs": 1,
+        "limit_train_batches": 2,
+        "limit_val_batches": 1,
+        "log_every_n_steps": 1,
+        "enable_model_summary": False,
+        "enable_progress_bar": False,
+        "default_root_dir": str(root),
+        "logger": {
+            "class_path": "lightning.pytorch.loggers.CSVLogger",
+            "init_args": {"save_dir": str(root), "name": name},
+        },
+    }
+    config.update(overrides)
+    return config
+
+
+def write_config(path: Path, config: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def distiller_config(root: Path, class_path: str, teacher_checkpoint: str | None, **init_args: Any) -> dict[str, Any]:
+    model_args = {"student": copy.deepcopy(TINY_STUDENT), **init_args}
+    if teacher_checkpoint is not None:
+        model_args["teacher_checkpoint"] = teacher_checkpoint
+    return {
+        "seed_everything": 0,
+        "trainer": trainer_config(root, class_path.rsplit(".", 1)[-1].lower()),
+        "model": {"class_path": class_path, "init_args": model_args},
+        "data": copy.deepcopy(TINY_DATA),
+    }
+
+
+def teacher_config(root: Path) -> dict[str, Any]:
+    return {
+        "seed_everything": 0,
+        "trainer": trainer_config(root, "teacher"),
+        "model": copy.deepcopy(TINY_TEACHER_MODEL),
+        "data": copy.deepcopy(TINY_DATA),
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_teacher(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A teacher checkpoint trained for two steps through the CLI (shared by the CLI tests)."""
+    from sacd.cli import SacdCLI
+
+    root = tmp_path_factory.mktemp("teacher")
+    config = write_config(root / "teacher.yaml", teacher_config(root))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "argv", ["sacd"])
+        cli = SacdCLI.create(["fit", "--config", str(config)])
+    return Path(cli.trainer.checkpoint_callback.last_model_path)
+
+
+@pytest.fixture(autouse=True)
+def _cli_argv(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI is driven through ``args``; pytest's own command line must not look like CLI input."""
+    monkeypatch.setattr(sys, "argv", ["sacd"])
+
+
+@pytest.fixture(autouse=True)
+def _quiet_known_warnings():
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+        yield

@@ -1,0 +1,170 @@
+"""The ``sacd`` LightningCLI: subcommands, config round trips, data links, errors, teacher chaining."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from conftest import TINY_DATA, distiller_config, teacher_config, trainer_config, write_config
+
+from sacd.cli import SacdCLI, main
+
+
+def _run_capturing(args: list[str]) -> tuple[str, int | None]:
+    out = io.StringIO()
+    code = None
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        try:
+            main(args)
+        except SystemExit as exit_:
+            code = exit_.code
+    return out.getvalue(), code
+
+
+def test_help_lists_the_distillers_and_datamodules():
+    text, code = _run_capturing(["fit", "--help"])
+    assert code == 0
+    for name in ("distillers.KD", "distillers.FitNets", "distillers.Vanilla", "sacd.EEGTeacher"):
+        assert name in text
+    top, _ = _run_capturing(["--help"])
+    assert "distillers.KD" in top and "datamodules.SyntheticNights" in top
+
+
+def test_print_config_round_trips(tmp_path, tiny_teacher):
+    config = write_config(tmp_path / "kd.yaml", distiller_config(tmp_path, "distillers.KD", str(tiny_teacher)))
+    first, code = _run_capturing(["fit", "-c", str(config), "--model.init_args.temperature", "2.5", "--print_config"])
+    assert code == 0
+    printed = tmp_path / "printed.yaml"
+    printed.write_text(first)
+    second, code = _run_capturing(["fit", "-c", str(printed), "--print_config"])
+    assert code == 0 and second == first
+    loaded = yaml.safe_load(first)
+    assert loaded["model"]["init_args"]["temperature"] == 2.5
+    # data-dependent values are linked, not configured
+    assert "num_classes" not in loaded["model"]["init_args"]
+    assert "video_shape" not in loaded["model"]["init_args"]
+    # and the printed config runs
+    cli = SacdCLI.create(["fit", "-c", str(printed), "--trainer.fast_dev_run", "true"])
+    assert cli.trainer.state.finished
+
+
+def test_datamodule_values_are_linked_into_the_model(tmp_path, tiny_teacher):
+    config = write_config(tmp_path / "kd.yaml", distiller_config(tmp_path, "distillers.KD", str(tiny_teacher)))
+    cli = SacdCLI.create(["fit", "-c", str(config), "--trainer.fast_dev_run", "true"])
+    data, model = cli.datamodule, cli.model
+    assert model.num_classes == data.num_classes == 5
+    assert model.class_names == list(data.class_names) == ["W", "N1", "N2", "N3", "REM"]
+    assert model.video_shape == tuple(data.video_shape) == (1, 4, 32, 32)
+    assert model.eeg_shape == tuple(data.eeg_shape)
+    assert model.num_train_samples == data.num_train_samples == 4 * 24
+    assert model.hparams["num_train_samples"] == 96
+
+
+def test_typo_in_a_config_key_fails_with_a_clear_error(tmp_path, tiny_teacher):
+    config = distiller_config(tmp_path, "distillers.KD", str(tiny_teacher))
+    config["model"]["init_args"]["temprature"] = 3.0
+    path = write_config(tmp_path / "typo.yaml", config)
+    text, code = _run_capturing(["fit", "-c", str(path)])
+    assert code == 2
+    assert "temprature" in text
+    text, code = _run_capturing(
+        ["fit", "-c", str(write_config(tmp_path / "ok.yaml", distiller_config(tmp_path, "distillers.KD", None))),
+         "--trainer.max_epoch", "3"]
+    )
+    assert code == 2 and "max_epoch" in text
+
+
+def test_fit_then_test_from_the_checkpoint_reproduces_the_metrics(tmp_path, tiny_teacher):
+    config = distiller_config(tmp_path, "distillers.KD", str(tiny_teacher))
+    config["test_after_fit"] = True
+    path = write_config(tmp_path / "kd.yaml", config)
+    cli = SacdCLI.create(["fit", "-c", str(path)])
+    best = Path(cli.trainer.checkpoint_callback.best_model_path)
+    written = json.loads((best.parent / f"{best.stem}.test.json").read_text())
+    assert set(written["per_class_f1"]) == {"W", "N1", "N2", "N3", "REM"}
+    assert sum(map(sum, written["confusion"])) == written["num_epochs"] == 24
+
+    (best.parent / f"{best.stem}.test.json").unlink()
+    tester = SacdCLI.create(["test", "-c", str(path), "--ckpt_path", str(best)])
+    again = json.loads((best.parent / f"{best.stem}.test.json").read_text())
+    assert again == written
+    logged = tester.trainer.callback_metrics
+    assert float(logged["test/acc"]) == pytest.approx(written["acc"])
+    assert float(logged["test/kappa"]) == pytest.approx(written["kappa"])
+
+
+def test_teacher_is_frozen_and_absent_from_the_student_checkpoint(tmp_path, tiny_teacher):
+    path = write_config(tmp_path / "kd.yaml", distiller_config(tmp_path, "distillers.KD", str(tiny_teacher)))
+    teacher_before = {k: v.clone() for k, v in torch.load(tiny_teacher, weights_only=False)["state_dict"].items()}
+    cli = SacdCLI.create(["fit", "-c", str(path)])
+    model = cli.model
+    assert not model.teacher.training
+    assert all(not p.requires_grad for p in model.teacher.parameters())
+    for key, value in model.teacher.state_dict().items():
+        assert torch.equal(value, teacher_before[f"net.{key}"]), key  # bit-identical after training
+
+    checkpoint = torch.load(cli.trainer.checkpoint_callback.last_model_path, weights_only=False)
+    assert not [k for k in checkpoint["state_dict"] if k.startswith("teacher.")]
+    assert any(k.startswith("student.") for k in checkpoint["state_dict"])
+    hparams = checkpoint["hyper_parameters"]
+    assert hparams["teacher_checkpoint"] == str(tiny_teacher)
+    from sacd.hashing import file_sha256
+
+    assert hparams["teacher_sha256"] == file_sha256(tiny_teacher)
+
+
+def test_teacher_config_is_trained_once_and_cached(tmp_path, capsys):
+    teacher_yaml = write_config(tmp_path / "teacher.yaml", teacher_config(tmp_path / "t"))
+    config = distiller_config(tmp_path, "distillers.KD", None, teacher_config=str(teacher_yaml),
+                              teacher_cache_dir=str(tmp_path / "cache"))
+    config["trainer"] = trainer_config(tmp_path, "kd", fast_dev_run=True)
+    path = write_config(tmp_path / "kd.yaml", config)
+    first = SacdCLI.create(["fit", "-c", str(path)])
+    assert "Training the EEG teacher" in capsys.readouterr().out
+    cached = list((tmp_path / "cache").glob("*/teacher.ckpt"))
+    assert len(cached) == 1
+    assert first.model.hparams["teacher_checkpoint"] == str(cached[0])
+
+    second = SacdCLI.create(["fit", "-c", str(path)])
+    assert "Using cached EEG teacher" in capsys.readouterr().out
+    assert second.model.hparams["teacher_sha256"] == first.model.hparams["teacher_sha256"]
+    # the student starts from the same weights whether the teacher was trained or cached
+    for (name, a), (_, b) in zip(first.model.student.state_dict().items(), second.model.student.state_dict().items()):
+        assert torch.equal(a, b), name
+
+    # another data split is another teacher
+    config["data"]["init_args"]["seed"] = 4
+    SacdCLI.create(["fit", "-c", str(write_config(tmp_path / "kd2.yaml", config))])
+    assert len(list((tmp_path / "cache").glob("*/teacher.ckpt"))) == 2
+
+
+def test_fit_without_a_teacher_fails_clearly(tmp_path):
+    path = write_config(tmp_path / "kd.yaml", distiller_config(tmp_path, "distillers.KD", None))
+    with pytest.raises(ValueError, match="teacher_checkpoint"):
+        SacdCLI.create(["fit", "-c", str(path), "--trainer.fast_dev_run", "true"])
+    missing = write_config(tmp_path / "missing.yaml", distiller_config(tmp_path, "distillers.KD", str(tmp_path / "no.ckpt")))
+    with pytest.raises(FileNotFoundError, match="no.ckpt"):
+        SacdCLI.create(["fit", "-c", str(missing), "--trainer.fast_dev_run", "true"])
+
+
+def test_a_student_checkpoint_is_refused_as_a_teacher(tmp_path, tiny_teacher):
+    path = write_config(tmp_path / "kd.yaml", distiller_config(tmp_path, "distillers.KD", str(tiny_teacher)))
+    cli = SacdCLI.create(["fit", "-c", str(path)])
+    student_ckpt = cli.trainer.checkpoint_callback.last_model_path
+    wrong = write_config(tmp_path / "wrong.yaml", distiller_config(tmp_path, "distillers.KD", student_ckpt))
+    with pytest.raises(ValueError, match="not an EEG teacher checkpoint"):
+        SacdCLI.create(["fit", "-c", str(wrong), "--trainer.fast_dev_run", "true"])
+
+
+def test_teacher_trains_alone_from_its_config(tmp_path):
+    config = teacher_config(tmp_path)
+    config["data"] = TINY_DATA
+    cli = SacdCLI.create(["fit", "-c", str(write_config(tmp_path / "teacher.yaml", config))])
+    assert cli.trainer.state.finished
+    assert Path(cli.trainer.checkpoint_callback.last_model_path).is_file()
+    assert "val/macro_f1" in cli.trainer.callback_metrics
