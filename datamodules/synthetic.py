@@ -113,7 +113,7 @@ class SubjectTraits:
             eeg_noise_uv=float(rng.uniform(1.5, 3.5)),
             line_hz=float(rng.choice([50.0, 60.0])),
             breath_rate_scale=float(rng.uniform(0.85, 1.15)),
-            breath_depth_scale=float(rng.uniform(0.8, 1.25)),
+            breath_depth_scale=float(rng.uniform(0.9, 1.1)),
             camera_offset=(float(rng.uniform(-0.08, 0.08)), float(rng.uniform(-0.08, 0.08))),
             body_angle_rad=float(rng.uniform(-0.25, 0.25)),
             body_scale=float(rng.uniform(0.9, 1.1)),
@@ -306,12 +306,12 @@ def simulate_eeg(
 # movements per epoch, and small local twitches per epoch at the head and at the limbs.
 _BREATH_BPM = np.array([16.0, 15.0, 14.0, 12.5, 17.5])
 _BREATH_RATE_IRREGULARITY = np.array([0.25, 0.12, 0.05, 0.03, 0.25])
-_BREATH_DEPTH = np.array([0.75, 0.7, 0.85, 1.0, 0.5])
+_BREATH_DEPTH = np.array([0.8, 0.6, 0.85, 1.3, 0.45])
 _BREATH_DEPTH_IRREGULARITY = np.array([0.4, 0.2, 0.08, 0.05, 0.35])
 _MOVEMENTS_PER_EPOCH = np.array([1.2, 0.5, 0.04, 0.005, 0.01])
-_HEAD_TWITCHES_PER_EPOCH = np.array([1.0, 0.3, 0.05, 0.02, 1.5])
-_LIMB_TWITCHES_PER_EPOCH = np.array([0.5, 0.2, 0.05, 0.02, 3.0])
-_CHEST_GRAY = 16.0  # chest brightness swing of a full-depth breath, gray levels
+_HEAD_TWITCHES_PER_EPOCH = np.array([1.0, 0.3, 0.05, 0.02, 2.5])
+_LIMB_TWITCHES_PER_EPOCH = np.array([0.5, 0.2, 0.05, 0.02, 4.0])
+_CHEST_GRAY = 28.0  # chest brightness swing of a full-depth breath, gray levels
 _SIGH_PER_W_EPOCH = 0.15
 
 

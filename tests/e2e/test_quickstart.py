@@ -27,8 +27,9 @@ def test_quickstart_trains_a_teacher_distils_a_student_and_reports(tmp_path):
     out = done.stdout
     assert "Training the EEG teacher" in out
     assert re.search(r"accuracy \d\.\d{4}\s+macro-F1 \d\.\d{4}\s+kappa -?\d\.\d{4}", out)
-    best = re.search(r"best checkpoint: (\S+\.ckpt)", out).group(1)
-    assert Path(best).is_file() and "per-epoch metrics" in out
+    teacher_best, student_best = re.findall(r"best checkpoint: (\S+\.ckpt)", out)
+    assert "teachers" in teacher_best and Path(student_best).is_file() and "per-epoch metrics" in out
+    best = student_best
     report = json.loads(Path(best).with_suffix(".test.json").read_text())
     assert report["num_epochs"] == 3 * 100  # the three test subjects' nights, nothing else
     assert len(list((tmp_path / "teachers").glob("*/teacher.ckpt"))) == 1

@@ -168,3 +168,43 @@ def test_teacher_trains_alone_from_its_config(tmp_path):
     assert cli.trainer.state.finished
     assert Path(cli.trainer.checkpoint_callback.last_model_path).is_file()
     assert "val/macro_f1" in cli.trainer.callback_metrics
+
+
+def test_validate_and_predict_run_the_student_on_video(tmp_path, tiny_teacher):
+    path = write_config(tmp_path / "kd.yaml", distiller_config(tmp_path, "distillers.KD", str(tiny_teacher)))
+    fitted = SacdCLI.create(["fit", "-c", str(path)])
+    ckpt = fitted.trainer.checkpoint_callback.last_model_path
+    validator = SacdCLI.create(["validate", "-c", str(path), "--ckpt_path", ckpt])
+    assert 0.0 <= float(validator.trainer.callback_metrics["val/macro_f1"]) <= 1.0
+    predictor = SacdCLI.create(["predict", "-c", str(path), "--ckpt_path", ckpt])
+    batches = predictor.trainer.predict_loop.predictions
+    probs = torch.cat([b["probs"] for b in batches])
+    assert probs.shape == (24, 5)
+    torch.testing.assert_close(probs.sum(-1), torch.ones(24))
+    assert torch.equal(torch.cat([b["pred"] for b in batches]), probs.argmax(-1))
+
+
+def test_optimiser_and_scheduler_come_from_the_config(tmp_path, tiny_teacher):
+    config = distiller_config(tmp_path, "distillers.KD", str(tiny_teacher))
+    config["model"]["init_args"]["optimizer"] = {
+        "class_path": "torch.optim.SGD",
+        "init_args": {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.0005},
+    }
+    config["model"]["init_args"]["lr_scheduler"] = {
+        "class_path": "torch.optim.lr_scheduler.MultiStepLR",
+        "init_args": {"milestones": [1], "gamma": 0.1},
+    }
+    config["trainer"]["max_epochs"] = 2
+    cli = SacdCLI.create(["fit", "-c", str(write_config(tmp_path / "sgd.yaml", config))])
+    (optimizer,) = cli.trainer.optimizers
+    assert isinstance(optimizer, torch.optim.SGD)
+    assert optimizer.param_groups[0]["momentum"] == 0.9
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.001)  # 0.01 x 0.1 after the milestone
+    optimised = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    assert optimised == {id(p) for p in cli.model.student.parameters()}
+    config["model"]["init_args"]["lr_scheduler"] = {
+        "class_path": "torch.optim.lr_scheduler.CosineAnnealingLR",
+        "init_args": {"T_max": 2},
+    }
+    cli = SacdCLI.create(["fit", "-c", str(write_config(tmp_path / "cos.yaml", config))])
+    assert isinstance(cli.trainer.lr_scheduler_configs[0].scheduler, torch.optim.lr_scheduler.CosineAnnealingLR)
