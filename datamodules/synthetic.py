@@ -23,6 +23,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 from torch.utils.data import Dataset
 
 from datamodules.base import PairedDataModule
+from datamodules.epoch_dataset import EpochDataset
+from datamodules.epochs import EpochArrays, epoch_arrays
 from datamodules.splits import subject_split
 from datamodules.stages import STAGES
 
@@ -469,16 +471,6 @@ def render_video(
 
 
 # -- one night ---------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Night:
-    """One subject's synthetic night: per-epoch labels, standardised EEG and uint8 video."""
-
-    subject: int
-    labels: np.ndarray  # (epochs,) int64
-    eeg: np.ndarray  # (epochs, channels, samples) float32, zero mean / unit SD per channel
-    video: np.ndarray  # (epochs, frames, size, size) uint8
-
-
 def generate_night(
     subject: int,
     *,
@@ -490,7 +482,7 @@ def generate_night(
     frames: int,
     frame_size: int,
     video_fps: float,
-) -> Night:
+) -> EpochArrays:
     """The night of ``subject``, fully determined by ``(seed, subject)`` and the shape arguments.
 
     Hypnogram, traits, EEG and video draw from separate streams, so changing the video size does
@@ -501,53 +493,10 @@ def generate_night(
     labels = simulate_hypnogram(num_epochs, hypno_rng)
     traits = SubjectTraits.draw(traits_rng)
     eeg = simulate_eeg(labels, traits, eeg_rng, channels, sample_rate, epoch_seconds)
-    flat = eeg.transpose(1, 0, 2).reshape(len(channels), -1)
-    mean, std = flat.mean(axis=1), flat.std(axis=1)
-    eeg = ((eeg - mean[:, None]) / std[:, None]).astype(np.float32)
     video = render_video(
         labels, traits, video_rng, frames=frames, frame_size=frame_size, fps=video_fps, epoch_seconds=epoch_seconds
     )
-    return Night(subject=subject, labels=labels, eeg=eeg, video=video)
-
-
-def night_background(video: np.ndarray) -> tuple[np.ndarray, float]:
-    """The night's mean frame and the SD of the frames around it, for per-night standardisation.
-
-    Subtracting the mean frame (the static bed, body and room) and dividing by the residual SD
-    removes each camera's placement, gain and exposure, like the EEG's per-night standardisation,
-    so a model sees breathing and movement rather than who was filmed.
-    """
-    frames = video.reshape(-1, *video.shape[-2:])
-    background = frames.mean(axis=0, dtype=np.float64)
-    residual = np.sqrt(max(float(((frames - background) ** 2).mean()), 1.0))
-    return background.astype(np.float32), residual
-
-
-class NightsDataset(Dataset):
-    """Epochs of a list of nights, in night order then epoch order (items without ``"index"``)."""
-
-    def __init__(self, nights: list[Night]) -> None:
-        self.nights = nights
-        self._backgrounds = [night_background(n.video) for n in nights]
-        lengths = [len(n.labels) for n in nights]
-        self._night = np.repeat(np.arange(len(nights), dtype=np.int64), lengths)
-        self._epoch = np.concatenate([np.arange(n, dtype=np.int64) for n in lengths] or [np.zeros(0, dtype=np.int64)])
-
-    def __len__(self) -> int:
-        return len(self._night)
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        night = self.nights[self._night[index]]
-        epoch = int(self._epoch[index])
-        background, residual = self._backgrounds[self._night[index]]
-        video = ((night.video[epoch][None] - background) / residual).astype(np.float32)  # (1, T, H, W)
-        return {
-            "eeg": torch.from_numpy(night.eeg[epoch].copy()),
-            "video": torch.from_numpy(video),
-            "label": torch.tensor(night.labels[epoch], dtype=torch.int64),
-            "subject": torch.tensor(night.subject, dtype=torch.int64),
-            "epoch": torch.tensor(epoch, dtype=torch.int64),
-        }
+    return epoch_arrays(labels, eeg, video)
 
 
 class SyntheticNights(PairedDataModule):
@@ -628,13 +577,13 @@ class SyntheticNights(PairedDataModule):
             frame_size=frame_size,
             video_fps=float(video_fps),
         )
-        self._nights: dict[int, Night] = {}
+        self._nights: dict[int, EpochArrays] = {}
 
     @property
     def num_train_samples(self) -> int:
         return len(self.split.train) * self.epochs_per_night
 
-    def night(self, subject: int) -> Night:
+    def night(self, subject: int) -> EpochArrays:
         """The night of one subject (generated on first use, then cached)."""
         if subject not in self._nights:
             if subject not in self.split.subjects:
@@ -643,4 +592,4 @@ class SyntheticNights(PairedDataModule):
         return self._nights[subject]
 
     def make_dataset(self, subjects: tuple[int, ...]) -> Dataset:
-        return NightsDataset([self.night(s) for s in subjects])
+        return EpochDataset([(s, self.night(s)) for s in subjects])

@@ -1,0 +1,37 @@
+"""A torch Dataset over the epochs of several nights held as :class:`EpochArrays`."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from datamodules.epochs import EpochArrays
+
+
+class EpochDataset(Dataset):
+    """Epochs of a list of (subject id, night arrays), in night order then epoch order.
+
+    Items are dicts without ``"index"`` (the datamodule base adds it): ``eeg`` (C, S) float32,
+    ``video`` (1, T, H, W) float32 standardised per night, ``label``, ``subject``, ``epoch`` int64.
+    """
+
+    def __init__(self, nights: list[tuple[int, EpochArrays]]) -> None:
+        self.nights = nights
+        lengths = [len(arrays.labels) for _, arrays in nights]
+        self._night = np.repeat(np.arange(len(nights), dtype=np.int64), lengths)
+        self._epoch = np.concatenate([np.arange(n, dtype=np.int64) for n in lengths] or [np.zeros(0, np.int64)])
+
+    def __len__(self) -> int:
+        return len(self._night)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        subject, arrays = self.nights[self._night[index]]
+        epoch = int(self._epoch[index])
+        return {
+            "eeg": torch.from_numpy(np.array(arrays.eeg[epoch], dtype=np.float32)),
+            "video": torch.from_numpy(arrays.video_clip(epoch)),
+            "label": torch.tensor(int(arrays.labels[epoch]), dtype=torch.int64),
+            "subject": torch.tensor(subject, dtype=torch.int64),
+            "epoch": torch.tensor(epoch, dtype=torch.int64),
+        }
