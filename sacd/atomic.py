@@ -2,36 +2,54 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 
-def _atomic(path: Path, write: Callable[[str], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+def _default_mode() -> int:
+    """Permissions a plainly created file would get (temporary files are created private)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+@contextlib.contextmanager
+def staged(paths: Iterable[str | Path]) -> Iterator[list[Path]]:
+    """Temporary paths beside ``paths`` (same suffix), renamed onto them only if the block succeeds.
+
+    Several files staged together appear together: if writing any of them fails, none is renamed
+    and every temporary file is removed.
+    """
+    targets = [Path(p) for p in paths]
+    temps: list[Path] = []
     try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        for path in targets:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".partial{path.suffix}")
+            os.close(fd)
+            temps.append(Path(name))
+        yield temps
+        mode = _default_mode()
+        for temp, path in zip(temps, targets):
+            os.chmod(temp, mode)
+            os.replace(temp, path)
+    finally:
+        for temp in temps:
+            if temp.exists():
+                temp.unlink()
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
-
-    def write(tmp: str) -> None:
-        with open(tmp, "w") as handle:
-            handle.write(text)
-
-    _atomic(Path(path), write)
+    with staged([path]) as (tmp,):
+        tmp.write_text(text)
 
 
 def atomic_copy(source: str | Path, destination: str | Path) -> None:
     """Copy a file so that ``destination`` is either absent or complete, never partial."""
-    _atomic(Path(destination), lambda tmp: shutil.copyfile(source, tmp))
+    with staged([destination]) as (tmp,):
+        shutil.copyfile(source, tmp)

@@ -8,6 +8,7 @@ path. The datamodule's data-dependent values are linked into the model, never ty
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -50,7 +51,8 @@ def zoo_description() -> str:
     return (
         "Cross-modal sleep staging: an EEG teacher distilled into an infrared-video student.\n"
         f"Models (--model): sacd.EEGTeacher, {', '.join(names)}.\n"
-        f"Datamodules (--data): {', '.join(data)}."
+        f"Datamodules (--data): {', '.join(data)}.\n"
+        "Also: `sacd synth --out DIR --subjects N --hours H` exports synthetic nights as EDF+/MP4/CSV."
     )
 
 
@@ -123,8 +125,16 @@ class SacdCLI(LightningCLI):
         self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=ckpt_path)
 
 
+#: commands of ``sacd`` that are not Lightning subcommands, and the module whose ``main`` runs each
+EXTRA_COMMANDS = {"synth": "sacd.synth_cli"}
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """Console entry point of ``sacd``."""
+    """Console entry point of ``sacd``: the LightningCLI, plus ``sacd synth`` and friends."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words and words[0] in EXTRA_COMMANDS:
+        command = importlib.import_module(EXTRA_COMMANDS[words[0]])
+        raise SystemExit(command.main(words[1:]))
     SacdCLI(args=list(argv) if argv is not None else None)
 
 

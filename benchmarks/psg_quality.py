@@ -1,0 +1,162 @@
+"""Is the synthetic night physiologically faithful? Hypnogram statistics, PSG signatures, and an outside stager.
+
+Prints, against reference ranges from docs/physiology.md and the AASM manual:
+1. whole-night hypnogram statistics of ``--nights`` generated 8 h nights per proportions preset;
+2. per-stage relative band powers on C4-M1, spindle and K-complex densities in N2, the slow-wave
+   fraction of N3 (F4-M1), and the generation time of one 8 h night (128 Hz, 6 channels);
+3. if YASA is installed, its pre-trained automatic stager run on ``--yasa-nights`` nights per preset
+   (C4-M1 alone, with EOG, with EMG, with both): Cohen's kappa and accuracy against the generated
+   hypnogram. The bar: kappa >= 0.75 with C4-M1 alone.
+
+Run: ``python benchmarks/psg_quality.py --nights 20``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from datamodules.generator.detectors import (  # noqa: E402
+    detect_k_complexes,
+    detect_spindles,
+    relative_band_powers,
+    slow_wave_fraction,
+)
+from datamodules.generator.eeg import DEFAULT_CHANNEL_TYPES, DEFAULT_CHANNELS, simulate_psg  # noqa: E402
+from datamodules.generator.hypnogram import PROPORTIONS_PRESETS, STAGE_NAMES, hypnogram_stats, simulate_hypnogram  # noqa: E402
+from datamodules.generator.subjects import draw_subject, subject_rng  # noqa: E402
+
+EPOCHS_8H = 960
+FS = 128.0
+EPOCH_S = 30.0
+W, N1, N2, N3, REM = range(5)
+# Reference ranges for a healthy adult night in bed (docs/physiology.md and the sleep literature).
+REFERENCE = {
+    "total_sleep_time_min": "360-470 (healthy)",
+    "sleep_onset_latency_min": "5-30 (healthy)",
+    "rem_latency_min": "60-120",
+    "num_cycles": "4-5 (3-6)",
+    "n3_first_third_min": "> last third",
+    "n3_last_third_min": "~0-10",
+    "waso_min": "5-15 % of sleep period (healthy)",
+    "num_awakenings": "5-15 (healthy)",
+}
+BAND_REFERENCE = "delta highest in N3, alpha in W, sigma in N2, theta high in N1/REM"
+YASA_CONFIGS = {"C4-M1": {}, "C4-M1+EOG": {"eog_name": "EOG"}, "C4-M1+EMG": {"emg_name": "EMG"},
+                "C4-M1+EOG+EMG": {"eog_name": "EOG", "emg_name": "EMG"}}  # fmt: skip
+
+
+def make_night(seed: int, subject: int, preset: str) -> np.ndarray:
+    return simulate_hypnogram(EPOCHS_8H, draw_subject(seed, subject), subject_rng(seed, subject, 1), preset)
+
+
+def make_psg(seed: int, subject: int, labels: np.ndarray) -> np.ndarray:
+    return simulate_psg(labels, draw_subject(seed, subject), subject_rng(seed, subject, 2), sample_rate=FS)
+
+
+def report_hypnograms(nights: int, seed: int) -> None:
+    for preset, target in PROPORTIONS_PRESETS.items():
+        stats = [hypnogram_stats(make_night(seed, s, preset)) for s in range(nights)]
+        print(f"\n== hypnograms: preset {preset!r}, {nights} nights of 8 h ==")
+        props = np.array([[s["proportions"][name] for name in STAGE_NAMES] for s in stats])
+        for i, name in enumerate(STAGE_NAMES):
+            print(f"  {name:>3}: {props[:, i].mean():6.3f} [{props[:, i].min():.3f}, {props[:, i].max():.3f}]"
+                  f"   target {target[i]:.3f}")
+        for key, ref in REFERENCE.items():
+            v = np.array([s[key] for s in stats], dtype=float)
+            print(f"  {key:<24} {np.nanmean(v):7.1f} [{np.nanmin(v):6.1f}, {np.nanmax(v):6.1f}]   ref {ref}")
+        first = np.mean([s["rem_period_min"][0] for s in stats if s["rem_period_min"]])
+        last = np.mean([s["rem_period_min"][-1] for s in stats if s["rem_period_min"]])
+        print(f"  REM period first/last min {first:5.1f} / {last:5.1f}   ref ~5-10 / 20-40")
+
+
+def report_signals(nights: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    print(f"\n== PSG signatures: {nights} healthy 8 h nights at {FS:g} Hz ==")
+    out, seconds = [], []
+    for s in range(nights):
+        labels = make_night(seed, s, "healthy")
+        start = time.perf_counter()
+        x = make_psg(seed, s, labels)
+        seconds.append(time.perf_counter() - start)
+        out.append((labels, x))
+    labels = np.concatenate([lab for lab, _ in out])
+    c4 = np.concatenate([x[0].reshape(-1, int(EPOCH_S * FS)) for _, x in out])
+    bands = relative_band_powers(c4, FS)
+    std = c4.std(axis=1) * 1e6
+    print(f"  relative band power on C4-M1 (ref: {BAND_REFERENCE}); SD in uV (ref: N2 ~29, N3 ~20-30)")
+    print("  stage  " + "  ".join(f"{b:>6}" for b in bands) + "   SD uV")
+    for st, name in enumerate(STAGE_NAMES):
+        m = labels == st
+        print(f"  {name:>5}  " + "  ".join(f"{v[m].mean():6.3f}" for v in bands.values()) + f"   {std[m].mean():5.1f}")
+    spindles, kcs, n2_min, swf = 0, 0, 0.0, {W: [], N2: [], N3: []}
+    for lab, x in out:
+        on, _ = detect_spindles(x[0], FS)
+        spindles += int(np.sum(lab[(on // EPOCH_S).astype(int)] == N2))
+        kc = detect_k_complexes(x[2], FS)
+        kcs += int(np.sum(lab[(kc // EPOCH_S).astype(int)] == N2))
+        n2_min += np.sum(lab == N2) * EPOCH_S / 60.0
+        frontal = x[2].reshape(-1, int(EPOCH_S * FS))
+        for st in swf:
+            swf[st] += [slow_wave_fraction(e, FS) for e in frontal[lab == st][:100]]
+    print(f"  spindles per min of N2 (C4-M1): {spindles / n2_min:5.2f}   ref 2-7")
+    print(f"  K-complexes per min of N2 (F4-M1): {kcs / n2_min:5.2f}   ref 1-3")
+    print("  slow-wave fraction (F4-M1, >= 75 uV p-p 0.5-2 Hz): "
+          + ", ".join(f"{STAGE_NAMES[st]} {np.mean(v):.3f}" for st, v in swf.items()) + "   ref N3 >= 0.2, N2 < 0.2")
+    print(f"  generation time per 8 h night (6 channels, {FS:g} Hz): {np.mean(seconds):.2f} s "
+          f"[{min(seconds):.2f}, {max(seconds):.2f}]")
+    return out
+
+
+def report_yasa(nights: int, seed: int) -> None:
+    try:
+        import mne
+        import yasa
+        from sklearn.metrics import accuracy_score, cohen_kappa_score
+    except ImportError:
+        print("\n(yasa not installed: skipping the outside stager; pip install yasa==0.8.1)")
+        return
+    warnings.filterwarnings("ignore")
+    for preset in PROPORTIONS_PRESETS:
+        truth: dict[str, list[np.ndarray]] = {c: [] for c in YASA_CONFIGS}
+        pred: dict[str, list[np.ndarray]] = {c: [] for c in YASA_CONFIGS}
+        for s in range(nights):
+            subject = 1000 + s  # subjects not used for tuning
+            labels = make_night(seed, subject, preset)
+            x = make_psg(seed, subject, labels)
+            info = mne.create_info(list(DEFAULT_CHANNELS), FS, list(DEFAULT_CHANNEL_TYPES))
+            raw = mne.io.RawArray(x.astype(np.float64), info, verbose=False)
+            for name, extra in YASA_CONFIGS.items():
+                staged = yasa.SleepStaging(raw, eeg_name="C4-M1", **extra).predict()
+                truth[name].append(labels)
+                pred[name].append(np.asarray(staged.as_int()))  # 0..4 = W, N1, N2, N3, R
+        print(f"\n== YASA {yasa.__version__} automatic staging vs generated hypnogram: preset {preset!r}, "
+              f"{nights} nights of 8 h (AIM: kappa >= 0.75 with C4-M1) ==")
+        for name in YASA_CONFIGS:
+            t, p = np.concatenate(truth[name]), np.concatenate(pred[name])
+            per_night = [cohen_kappa_score(a, b) for a, b in zip(truth[name], pred[name], strict=True)]
+            print(f"  {name:<14} kappa {cohen_kappa_score(t, p):.3f}  accuracy {accuracy_score(t, p):.3f}"
+                  f"   per-night kappa [{min(per_night):.3f}, {max(per_night):.3f}]")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nights", type=int, default=20, help="nights per preset for hypnogram statistics")
+    parser.add_argument("--psg-nights", type=int, default=3, help="nights whose PSG signatures are measured")
+    parser.add_argument("--yasa-nights", type=int, default=3, help="nights per preset staged by YASA (0: skip)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    report_hypnograms(args.nights, args.seed)
+    report_signals(args.psg_nights, args.seed)
+    if args.yasa_nights > 0:
+        report_yasa(args.yasa_nights, args.seed)
+
+
+if __name__ == "__main__":
+    main()

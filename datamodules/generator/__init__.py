@@ -1,0 +1,1 @@
+"""Physiological synthetic nights: hypnogram, PSG signals and infrared video that agree epoch by epoch."""
