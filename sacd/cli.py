@@ -52,7 +52,8 @@ def zoo_description() -> str:
         "Cross-modal sleep staging: an EEG teacher distilled into an infrared-video student.\n"
         f"Models (--model): sacd.EEGTeacher, {', '.join(names)}.\n"
         f"Datamodules (--data): {', '.join(data)}.\n"
-        "Also: `sacd synth --out DIR --subjects N --hours H` exports synthetic nights as EDF+/MP4/CSV."
+        "Also: `sacd synth --out DIR --subjects N --hours H` exports synthetic nights as EDF+/MP4/CSV; "
+        "`sacd manifest DIR` lists recorded nights; `sacd check-data MANIFEST` checks them."
     )
 
 
@@ -126,7 +127,7 @@ class SacdCLI(LightningCLI):
 
 
 #: commands of ``sacd`` that are not Lightning subcommands, and the module whose ``main`` runs each
-EXTRA_COMMANDS = {"synth": "sacd.synth_cli"}
+EXTRA_COMMANDS = {"synth": "sacd.synth_cli", "check-data": "sacd.check_data", "manifest": "sacd.manifest_cli"}
 
 
 def main(argv: Sequence[str] | None = None) -> None:

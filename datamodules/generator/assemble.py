@@ -100,8 +100,9 @@ def generate_night(
 
 
 def epoch_frame_indices(num_epochs: int, frames: int, video_fps: float, epoch_seconds: float = 30.0) -> np.ndarray:
-    """(epochs, frames) indices of the night's frames spread uniformly over each epoch (slice centres)."""
-    per_epoch = epoch_seconds * video_fps
-    starts = np.round(np.arange(num_epochs) * per_epoch)
-    offsets = (np.arange(frames) + 0.5) * per_epoch / frames
-    return (starts[:, None] + np.floor(offsets)[None, :]).astype(np.int64)
+    """(epochs, frames) indices of the frames nearest the centres of ``frames`` equal slices of each epoch.
+
+    Nearest by time, as a reader of a recorded video picks them by timestamp.
+    """
+    centres = (np.arange(num_epochs)[:, None] + (np.arange(frames)[None, :] + 0.5) / frames) * epoch_seconds
+    return np.floor(centres * video_fps + 0.5).astype(np.int64)

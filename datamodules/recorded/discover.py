@@ -1,0 +1,63 @@
+"""Build a manifest from a folder by one naming rule.
+
+A night's files share a stem and end in a role word:
+
+    <stem>_psg.<edf|bdf|fif>          the PSG
+    <stem>_video[<anything>].<mp4|avi|mkv|mov>   the video; several files are segments, sorted by name
+    <stem>_hypnogram.<csv|tsv|txt|edf>           the scored hypnogram (CSV/TSV/TXT preferred over EDF)
+
+``<stem>`` is the subject id, optionally followed by ``_night-<N>``; ``sacd synth`` writes exactly
+this layout (``sub-001_night-0_psg.edf`` ...). Files may sit in subfolders.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+PSG_SUFFIXES = (".edf", ".bdf", ".fif")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")
+HYPNOGRAM_SUFFIXES = (".csv", ".tsv", ".txt", ".edf")  # in order of preference
+_ROLE = re.compile(r"^(?P<stem>.+?)_(?P<role>psg|video|hypnogram)(?P<rest>[^.]*)$", re.IGNORECASE)
+_NIGHT = re.compile(r"^(?P<subject>.+?)_night-(?P<night>\d+)$")
+
+
+def discover_nights(folder: str | Path) -> list[dict[str, str | int]]:
+    """Manifest rows (paths relative to ``folder``) for every stem that has a PSG, a video and a hypnogram.
+
+    Raises ValueError listing the stems that miss one of the three, so nothing is silently dropped.
+    """
+    folder = Path(folder)
+    found: dict[str, dict[str, list[Path]]] = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        match = _ROLE.match(path.stem)
+        if not match:
+            continue
+        role, suffix = match["role"].lower(), path.suffix.lower()
+        allowed = {"psg": PSG_SUFFIXES, "video": VIDEO_SUFFIXES, "hypnogram": HYPNOGRAM_SUFFIXES}[role]
+        if suffix in allowed and (role == "video" or not match["rest"]):
+            found.setdefault(match["stem"], {}).setdefault(role, []).append(path)
+    rows, incomplete = [], []
+    for stem, roles in sorted(found.items()):
+        lacking = [role for role in ("psg", "video", "hypnogram") if role not in roles]
+        if lacking:
+            incomplete.append(f"{stem} (no {', '.join(lacking)})")
+            continue
+        hypnogram = min(roles["hypnogram"], key=lambda p: HYPNOGRAM_SUFFIXES.index(p.suffix.lower()))
+        night = _NIGHT.match(stem)
+        rows.append({
+            "subject": night["subject"] if night else stem,
+            "night": int(night["night"]) if night else 0,
+            "psg": roles["psg"][0].relative_to(folder).as_posix(),
+            "video": ";".join(p.relative_to(folder).as_posix() for p in sorted(roles["video"])),
+            "hypnogram": hypnogram.relative_to(folder).as_posix(),
+            "video_offset_seconds": 0.0,
+        })  # fmt: skip
+    if incomplete:
+        raise ValueError(
+            f"{folder}: incomplete nights {incomplete}. Name files <stem>_psg.edf, <stem>_video.mp4 and "
+            "<stem>_hypnogram.csv (see docs/data-format.md)"
+        )
+    if not rows:
+        raise ValueError(f"{folder}: no <stem>_psg / _video / _hypnogram files found (see docs/data-format.md)")
+    return rows
