@@ -19,8 +19,9 @@ from collections.abc import Sequence
 from typing import Literal
 
 import lightning as L
+import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from datamodules.splits import SubjectSplit
 from datamodules.stages import STAGES
@@ -62,6 +63,8 @@ class PairedDataModule(L.LightningDataModule, abc.ABC):
         num_workers: dataloader worker processes (kept alive between epochs when > 0).
         seed: seed of the training shuffle.
         class_names: stage names in label order.
+        balanced_sampling: draw training epochs with replacement, each stage equally often on
+            average (N1 is ~4% of a night), instead of shuffling.
     """
 
     def __init__(
@@ -75,6 +78,7 @@ class PairedDataModule(L.LightningDataModule, abc.ABC):
         num_workers: int = 0,
         seed: int = 0,
         class_names: Sequence[str] = STAGES,
+        balanced_sampling: bool = False,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -94,6 +98,7 @@ class PairedDataModule(L.LightningDataModule, abc.ABC):
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.seed = seed
+        self.balanced_sampling = balanced_sampling
         self._datasets: dict[SplitName, IndexedDataset] = {}
 
     # -- what subclasses provide ---------------------------------------------------------------
@@ -152,12 +157,25 @@ class PairedDataModule(L.LightningDataModule, abc.ABC):
             self._datasets[name] = dataset
         return self._datasets[name]
 
+    def _balanced_sampler(self, dataset: IndexedDataset, generator: torch.Generator) -> WeightedRandomSampler:
+        labels = getattr(dataset.dataset, "labels", None)
+        if labels is None:
+            name = type(dataset.dataset).__name__
+            raise TypeError(f"balanced_sampling needs a dataset with a `labels` array; {name} has none")
+        labels = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
+        counts = torch.bincount(labels, minlength=self.num_classes).clamp_min(1)
+        weights = (1.0 / counts.double())[labels]
+        return WeightedRandomSampler(weights, num_samples=len(labels), replacement=True, generator=generator)
+
     def _loader(self, name: SplitName, shuffle: bool) -> DataLoader:
         generator = torch.Generator().manual_seed(self.seed) if shuffle else None
+        dataset = self.dataset(name)
+        sampler = self._balanced_sampler(dataset, generator) if shuffle and self.balanced_sampling else None
         return DataLoader(
-            self.dataset(name),
+            dataset,
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            shuffle=shuffle and sampler is None,
+            sampler=sampler,
             drop_last=False,
             generator=generator,
             num_workers=self.num_workers,

@@ -22,6 +22,12 @@ class EpochDataset(Dataset):
         self._night = np.repeat(np.arange(len(nights), dtype=np.int64), lengths)
         self._epoch = np.concatenate([np.arange(n, dtype=np.int64) for n in lengths] or [np.zeros(0, np.int64)])
 
+    @property
+    def labels(self) -> np.ndarray:
+        """(items,) stage of every item, in item order (for class-balanced sampling)."""
+        parts = [np.asarray(arrays.labels) for _, arrays in self.nights]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
     def __len__(self) -> int:
         return len(self._night)
 

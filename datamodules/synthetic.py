@@ -79,6 +79,7 @@ class SyntheticNights(PairedDataModule):
         cache_dir: folder for the memory-mapped epoch cache (None keeps nights in memory).
         batch_size: items per batch.
         num_workers: dataloader workers.
+        balanced_sampling: sample training epochs so that every stage is drawn equally often.
     """
 
     def __init__(
@@ -100,6 +101,7 @@ class SyntheticNights(PairedDataModule):
         cache_dir: str | None = None,
         batch_size: int = 32,
         num_workers: int = 0,
+        balanced_sampling: bool = False,
     ) -> None:
         for name, value, low in (
             ("num_subjects", num_subjects, 1), ("epochs_per_night", epochs_per_night, 20), ("frames", frames, 1),
@@ -127,6 +129,7 @@ class SyntheticNights(PairedDataModule):
             num_workers=num_workers,
             seed=seed,
             class_names=STAGES,
+            balanced_sampling=balanced_sampling,
         )
         self.save_hyperparameters()
         self.epochs_per_night = epochs_per_night

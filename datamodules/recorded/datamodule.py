@@ -130,6 +130,7 @@ class RecordedNights(PairedDataModule):
         seed: seed of the split and the shuffle.
         batch_size: items per batch.
         num_workers: dataloader workers.
+        balanced_sampling: sample training epochs so that every stage is drawn equally often.
     """
 
     def __init__(
@@ -151,6 +152,7 @@ class RecordedNights(PairedDataModule):
         seed: int = 0,
         batch_size: int = 32,
         num_workers: int = 0,
+        balanced_sampling: bool = False,
     ) -> None:
         self.entries = read_manifest(manifest)
         self.subject_ids = subject_index(self.entries)
@@ -165,6 +167,7 @@ class RecordedNights(PairedDataModule):
             num_workers=num_workers,
             seed=seed,
             class_names=STAGES,
+            balanced_sampling=balanced_sampling,
         )
         self.save_hyperparameters()
         self.config = EpochingConfig(tuple(channels), float(sample_rate), float(epoch_seconds), frames, frame_size,

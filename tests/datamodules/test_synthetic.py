@@ -333,3 +333,17 @@ def test_lightning_trainer_runs_on_it(tmp_path):
     trainer.fit(model, datamodule=dm)
     assert trainer.global_step == 3
     assert np.isfinite(trainer.test(model, datamodule=dm, verbose=False)[0]["test_loss"])
+
+
+def test_balanced_sampling_draws_every_stage_about_equally():
+    dm = SyntheticNights(**SMALL, balanced_sampling=True, batch_size=50)
+    dm.setup("fit")
+    labels = torch.cat([batch["label"] for batch in dm.train_dataloader()])
+    assert len(labels) == dm.num_train_samples
+    counts = torch.bincount(labels, minlength=5).double()
+    natural = np.bincount(dm.dataset("train").dataset.labels, minlength=5)
+    assert natural.min() * 3 < natural.max()  # the night itself is unbalanced (N1 is rare)
+    assert counts.min() > 0.5 * counts.mean() and counts.max() < 1.5 * counts.mean()
+    again = torch.cat([batch["label"] for batch in dm.train_dataloader()])
+    assert torch.equal(labels, again)  # seeded
+    assert not SyntheticNights(**SMALL).train_dataloader().sampler.__class__.__name__.startswith("Weighted")

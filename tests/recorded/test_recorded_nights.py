@@ -125,3 +125,33 @@ def test_check_data_prints_a_table_and_flags_broken_nights(exported, tmp_path, c
         main(["check-data", str(data / "manifest.csv"), "--frames", "2", "--frame-size", "8"])
     out = capsys.readouterr().out
     assert done.value.code == 1 and "3 of 4 nights ready; 1 failed" in out and "sub-002_night-0_psg.edf" in out
+
+
+def test_nan_and_flat_epochs_are_excluded_with_a_count_and_an_empty_night_is_an_error(exported, monkeypatch):
+    import datamodules.recorded.datamodule as module
+
+    real_read_psg = module.read_psg
+
+    def damaged(path, channels, **kwargs):
+        recording = real_read_psg(path, channels, **kwargs)
+        fs = int(recording.sample_rate)
+        recording.signals[:, 30 * fs + 100 : 30 * fs + 200] = np.nan  # epoch 1
+        recording.signals[:, 90 * fs : 120 * fs] = 0.0  # epoch 3 is flat
+        return recording
+
+    monkeypatch.setattr(module, "read_psg", damaged)
+    dm = _recorded(exported / "manifest.csv")
+    entry = dm.entries[0]
+    with pytest.warns(UserWarning, match="2 of 30 scored epochs have NaN or flat EEG"):
+        arrays = dm.night(entry)
+    assert len(arrays.labels) == 28 and np.isfinite(arrays.eeg).all()
+    assert dm.summaries[(entry.subject, 0)].excluded_bad_signal == 2
+
+    def dead(path, channels, **kwargs):
+        recording = real_read_psg(path, channels, **kwargs)
+        recording.signals[:] = 0.0
+        return recording
+
+    monkeypatch.setattr(module, "read_psg", dead)
+    with pytest.warns(UserWarning), pytest.raises(RecordingError, match="no usable epochs"):
+        _recorded(exported / "manifest.csv").night(entry)
