@@ -44,7 +44,7 @@ def cached_clips_per_second(path: Path, epoch_starts: np.ndarray, frames: int, s
     """Epoch clips per second read back from the memory-mapped epoch cache (what later runs pay)."""
     labels, eeg = np.zeros(len(epoch_starts), np.int64), np.zeros((len(epoch_starts), 1, 1), np.float32)
     clips = decode_all(NightVideo([path]), epoch_starts, frames, (size, size))
-    EpochStore(folder).get("night", lambda: epoch_arrays(labels, eeg, clips))
+    EpochStore(folder).get("night", lambda: epoch_arrays(labels, eeg, clips, epoch_starts))
     best = np.inf
     for _ in range(2):
         start = time.perf_counter()

@@ -36,6 +36,15 @@ _SPLITS_FOR_STAGE: dict[str | None, tuple[SplitName, ...]] = {
 }
 
 
+def epoch_spec(num_channels: int, sample_rate: float, epoch_seconds: float, frames: int, frame_size: int) -> dict:
+    """The base's shape arguments for epochs of ``num_channels`` EEG channels and square clips."""
+    return {
+        "eeg_shape": (num_channels, int(round(sample_rate * epoch_seconds))),
+        "video_shape": (1, frames, frame_size, frame_size),
+        "eeg_sample_rate": float(sample_rate),
+    }
+
+
 class IndexedDataset(Dataset):
     """Wraps a dataset of item dicts and adds ``"index"``: the item's position, as an int64 tensor."""
 

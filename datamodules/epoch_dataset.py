@@ -31,12 +31,16 @@ class EpochDataset(Dataset):
     def __len__(self) -> int:
         return len(self._night)
 
+    def video(self, index: int, epoch: int) -> np.ndarray:
+        """(1, T, H, W) float32 clip of item ``index`` (epoch ``epoch`` of its night): the stored frames."""
+        return self.nights[self._night[index]][1].video_clip(epoch)
+
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         subject, arrays = self.nights[self._night[index]]
         epoch = int(self._epoch[index])
         return {
             "eeg": torch.from_numpy(np.array(arrays.eeg[epoch], dtype=np.float32)),
-            "video": torch.from_numpy(arrays.video_clip(epoch)),
+            "video": torch.from_numpy(self.video(index, epoch)),
             "label": torch.tensor(int(arrays.labels[epoch]), dtype=torch.int64),
             "subject": torch.tensor(subject, dtype=torch.int64),
             "epoch": torch.tensor(epoch, dtype=torch.int64),

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-_ARRAYS = ("labels", "eeg", "video", "background")
+_ARRAYS = ("labels", "eeg", "video", "background", "onsets")
 
 
 @dataclass
@@ -31,6 +31,7 @@ class EpochArrays:
         video: (epochs, frames, height, width) uint8 sampled frames.
         background: (height, width) float32 mean frame of the night (video standardisation).
         residual: SD of the frames around ``background`` (video standardisation).
+        onsets: (epochs,) float64 start of each epoch in seconds from the PSG start.
     """
 
     labels: np.ndarray
@@ -38,6 +39,11 @@ class EpochArrays:
     video: np.ndarray
     background: np.ndarray
     residual: float
+    onsets: np.ndarray
+
+    def standardise_video(self, clip: np.ndarray) -> np.ndarray:
+        """(1, T, H, W) float32 from uint8 frames (T, H, W), by the night's background and residual SD."""
+        return ((clip[None] - self.background) / self.residual).astype(np.float32)
 
     def video_clip(self, epoch: int) -> np.ndarray:
         """(1, T, H, W) float32 clip standardised by the night's background and residual SD.
@@ -45,7 +51,7 @@ class EpochArrays:
         Per-night standardisation, like the EEG's, removes each camera's placement, gain and
         exposure, so a model sees breathing and movement rather than who was filmed.
         """
-        return ((self.video[epoch][None] - self.background) / self.residual).astype(np.float32)
+        return self.standardise_video(self.video[epoch])
 
 
 def standardise_eeg(epochs: np.ndarray) -> np.ndarray:
@@ -63,8 +69,8 @@ def video_background(video: np.ndarray) -> tuple[np.ndarray, float]:
     return background.astype(np.float32), residual
 
 
-def epoch_arrays(labels: np.ndarray, eeg_epochs: np.ndarray, video: np.ndarray) -> EpochArrays:
-    """Standardise and bundle a night's raw epochs (EEG in any unit, video uint8)."""
+def epoch_arrays(labels: np.ndarray, eeg_epochs: np.ndarray, video: np.ndarray, onsets: np.ndarray) -> EpochArrays:
+    """Standardise and bundle a night's raw epochs (EEG in any unit, video uint8, onsets in seconds)."""
     background, residual = video_background(video)
     return EpochArrays(
         labels=np.asarray(labels, dtype=np.int64),
@@ -72,6 +78,7 @@ def epoch_arrays(labels: np.ndarray, eeg_epochs: np.ndarray, video: np.ndarray) 
         video=np.ascontiguousarray(video, dtype=np.uint8),
         background=background,
         residual=residual,
+        onsets=np.asarray(onsets, dtype=np.float64),
     )
 
 

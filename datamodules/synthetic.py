@@ -8,9 +8,10 @@ epoch, standardised per night, in memory or memory-mapped from a disk cache.
 
 from __future__ import annotations
 
+import numpy as np
 from torch.utils.data import Dataset
 
-from datamodules.base import PairedDataModule
+from datamodules.base import PairedDataModule, epoch_spec
 from datamodules.epoch_dataset import EpochDataset
 from datamodules.epochs import EpochArrays, EpochStore, epoch_arrays
 from datamodules.generator.assemble import epoch_frame_indices, generate_night
@@ -51,7 +52,7 @@ def night_epochs(
     eeg = generated.signals.reshape(len(channels), num_epochs, samples).transpose(1, 0, 2)
     indices = epoch_frame_indices(num_epochs, frames, video_fps, epoch_seconds)
     video = generated.render_frames(indices.reshape(-1)).reshape(num_epochs, frames, frame_size, frame_size)
-    return epoch_arrays(generated.labels, eeg, video)
+    return epoch_arrays(generated.labels, eeg, video, np.arange(num_epochs) * epoch_seconds)
 
 
 class SyntheticNights(PairedDataModule):
@@ -122,9 +123,7 @@ class SyntheticNights(PairedDataModule):
         )
         super().__init__(
             split=split,
-            eeg_shape=(len(eeg_channels), int(round(sample_rate * epoch_seconds))),
-            video_shape=(1, frames, frame_size, frame_size),
-            eeg_sample_rate=float(sample_rate),
+            **epoch_spec(len(eeg_channels), sample_rate, epoch_seconds, frames, frame_size),
             batch_size=batch_size,
             num_workers=num_workers,
             seed=seed,

@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import Dataset
 
-from datamodules.base import PairedDataModule
+from datamodules.base import PairedDataModule, epoch_spec
 from datamodules.epoch_dataset import EpochDataset
 from datamodules.epochs import EpochArrays, EpochStore, epoch_arrays
 from datamodules.recorded.hypnogram import align, read_hypnogram
+from datamodules.recorded.jitter import JitteredEpochDataset
 from datamodules.recorded.manifest import ManifestError, NightEntry, read_manifest, subject_index
 from datamodules.recorded.psg import RecordingError, read_psg
 from datamodules.recorded.video import NightVideo
@@ -92,7 +93,7 @@ def prepare_night(entry: NightEntry, config: EpochingConfig) -> tuple[EpochArray
         )
     video = NightVideo(entry.videos, offset_seconds=entry.video_offset_seconds)
     clips = video.clips(starts[usable], config.epoch_seconds, config.frames, size=(config.frame_size,) * 2)
-    arrays = epoch_arrays(labels[usable], eeg[~bad], clips)
+    arrays = epoch_arrays(labels[usable], eeg[~bad], clips, starts[usable])
     summary = NightSummary(
         entry=entry,
         scored_epochs=int(scored.sum()),
@@ -131,6 +132,8 @@ class RecordedNights(PairedDataModule):
         batch_size: items per batch.
         num_workers: dataloader workers.
         balanced_sampling: sample training epochs so that every stage is drawn equally often.
+        jitter_frames: training clips draw a random time inside each frame slice at every access,
+            decoded on the fly (evaluation always uses the cached, uniformly spaced frames).
     """
 
     def __init__(
@@ -153,16 +156,16 @@ class RecordedNights(PairedDataModule):
         batch_size: int = 32,
         num_workers: int = 0,
         balanced_sampling: bool = False,
+        jitter_frames: bool = False,
     ) -> None:
+        self.jitter_frames = jitter_frames
         self.entries = read_manifest(manifest)
         self.subject_ids = subject_index(self.entries)
         split = subject_split(self.subject_ids.values(), val=val_subjects, test=test_subjects, seed=seed,
                               num_folds=num_folds, fold=fold)  # fmt: skip
         super().__init__(
             split=split,
-            eeg_shape=(len(channels), int(round(sample_rate * epoch_seconds))),
-            video_shape=(1, frames, frame_size, frame_size),
-            eeg_sample_rate=float(sample_rate),
+            **epoch_spec(len(channels), sample_rate, epoch_seconds, frames, frame_size),
             batch_size=batch_size,
             num_workers=num_workers,
             seed=seed,
@@ -201,4 +204,10 @@ class RecordedNights(PairedDataModule):
         return sum(len(self.night(e).labels) for e in self.nights_of(self.split.train))
 
     def make_dataset(self, subjects: tuple[int, ...]) -> Dataset:
-        return EpochDataset([(self.subject_ids[e.subject], self.night(e)) for e in self.nights_of(subjects)])
+        entries = self.nights_of(subjects)
+        nights = [(self.subject_ids[e.subject], self.night(e)) for e in entries]
+        if self.jitter_frames and tuple(subjects) == self.split.train:
+            videos = [NightVideo(e.videos, offset_seconds=e.video_offset_seconds) for e in entries]
+            return JitteredEpochDataset(nights, videos, epoch_seconds=self.config.epoch_seconds,
+                                        frame_size=self.config.frame_size, seed=self.seed)  # fmt: skip
+        return EpochDataset(nights)

@@ -11,11 +11,11 @@ def _raw(seed=0, epochs=6):
     labels = rng.integers(0, 5, epochs)
     eeg = rng.normal(3e-6, 20e-6, size=(epochs, 2, 64))  # volts
     video = rng.integers(0, 256, size=(epochs, 3, 8, 8), dtype=np.uint8)
-    return labels, eeg, video
+    return labels, eeg, video, np.arange(epochs) * 30.0
 
 
 def test_eeg_is_standardised_per_channel_over_the_night():
-    _, eeg, _ = _raw()
+    _, eeg, _, _ = _raw()
     out = standardise_eeg(eeg)
     assert out.dtype == np.float32
     np.testing.assert_allclose(out.mean(axis=(0, 2)), 0.0, atol=1e-5)
@@ -23,8 +23,8 @@ def test_eeg_is_standardised_per_channel_over_the_night():
 
 
 def test_video_clips_are_standardised_by_the_night_background():
-    labels, eeg, video = _raw()
-    arrays = epoch_arrays(labels, eeg, video)
+    labels, eeg, video, onsets = _raw()
+    arrays = epoch_arrays(labels, eeg, video, onsets)
     frames = video.reshape(-1, 8, 8).astype(np.float64)
     background = frames.mean(axis=0)
     residual = np.sqrt(((frames - background) ** 2).mean())
@@ -47,7 +47,7 @@ def test_disk_store_builds_once_and_memory_maps(tmp_path):
     again = EpochStore(tmp_path).get("night-a", build)  # a new process: read from disk
     assert len(calls) == 1
     assert isinstance(again.video, np.memmap) and isinstance(again.eeg, np.memmap)
-    for name in ("labels", "eeg", "video", "background"):
+    for name in ("labels", "eeg", "video", "background", "onsets"):
         np.testing.assert_array_equal(getattr(first, name), getattr(again, name))
     assert again.residual == pytest.approx(first.residual)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

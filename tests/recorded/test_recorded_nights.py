@@ -155,3 +155,17 @@ def test_nan_and_flat_epochs_are_excluded_with_a_count_and_an_empty_night_is_an_
     monkeypatch.setattr(module, "read_psg", dead)
     with pytest.warns(UserWarning), pytest.raises(RecordingError, match="no usable epochs"):
         _recorded(exported / "manifest.csv").night(entry)
+
+
+def test_jittered_training_clips_vary_while_evaluation_clips_stay_fixed(exported):
+    plain = _recorded(exported / "manifest.csv")
+    jittered = _recorded(exported / "manifest.csv", jitter_frames=True)
+    train, val = jittered.dataset("train"), jittered.dataset("val")
+    first, second = train[3]["video"], train[3]["video"]
+    assert first.shape == (1, FRAMES, SIZE, SIZE) and not torch.equal(first, second)
+    fixed = plain.dataset("train")[3]["video"]
+    assert (first - fixed).abs().mean() < fixed.abs().mean()  # same epoch, nearby frames
+    assert torch.equal(val[0]["video"], plain.dataset("val")[0]["video"])
+    again = _recorded(exported / "manifest.csv", jitter_frames=True).dataset("train")
+    assert torch.equal(again[3]["video"], first)  # seeded: a new run draws the same frames
+    assert torch.equal(train[3]["eeg"], plain.dataset("train")[3]["eeg"])
