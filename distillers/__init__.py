@@ -3,6 +3,9 @@
 from distillers.base import Distiller, Outputs
 from distillers.fitnets import FitNets
 from distillers.kd import KD
+from distillers.pkt import PKT
+from distillers.rkd import RKD
+from distillers.sp import SP
 from distillers.vanilla import Vanilla
 
-__all__ = ["Distiller", "FitNets", "KD", "Outputs", "Vanilla"]
+__all__ = ["KD", "PKT", "RKD", "SP", "Distiller", "FitNets", "Outputs", "Vanilla"]

@@ -2,5 +2,8 @@
 
 from distillers.losses.hint import HintLoss, as_sequence
 from distillers.losses.kd import KDLoss
+from distillers.losses.pkt import PKTLoss
+from distillers.losses.rkd import RKDLoss
+from distillers.losses.sp import SPLoss
 
-__all__ = ["HintLoss", "KDLoss", "as_sequence"]
+__all__ = ["HintLoss", "KDLoss", "PKTLoss", "RKDLoss", "SPLoss", "as_sequence"]

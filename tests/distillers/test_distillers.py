@@ -11,7 +11,8 @@ from distillers.base import Outputs
 from sacd.cli import SacdCLI
 from sacd.models import X3D
 
-DISTILLERS = ["distillers.Vanilla", "distillers.KD", "distillers.FitNets"]
+DISTILLERS = ["distillers.Vanilla", "distillers.KD", "distillers.FitNets", "distillers.RKD", "distillers.PKT",
+              "distillers.SP"]
 
 
 def _tiny_student() -> X3D:

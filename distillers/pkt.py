@@ -1,0 +1,21 @@
+"""PKT: the student's embeddings induce the teacher's similarity distributions (Passalis and Tefas, 2018)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+
+from distillers.base import Distiller, Outputs
+from distillers.losses import PKTLoss
+
+
+class PKT(Distiller):
+    """Cross-entropy plus the PKT divergence of the pooled embeddings (weight 30000, as in the CRD benchmark)."""
+
+    default_loss_weights: ClassVar[dict[str, float]] = {"ce": 1.0, "pkt": 30000.0}
+    pkt_loss = PKTLoss()
+
+    def distill(self, student: Outputs, teacher: Outputs | None, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {"ce": F.cross_entropy(student.logits, batch["label"]), "pkt": self.pkt_loss(student.features, teacher.features)}

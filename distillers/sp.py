@@ -1,0 +1,21 @@
+"""SP: samples the teacher finds similar stay similar for the student (Tung and Mori, 2019)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+
+from distillers.base import Distiller, Outputs
+from distillers.losses import SPLoss
+
+
+class SP(Distiller):
+    """Cross-entropy plus similarity preservation of the pooled embeddings (weight 3000, as in the CRD benchmark)."""
+
+    default_loss_weights: ClassVar[dict[str, float]] = {"ce": 1.0, "sp": 3000.0}
+    sp_loss = SPLoss()
+
+    def distill(self, student: Outputs, teacher: Outputs | None, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {"ce": F.cross_entropy(student.logits, batch["label"]), "sp": self.sp_loss(student.features, teacher.features)}
