@@ -1,6 +1,7 @@
 """The distillation zoo: one base, one small file per method."""
 
 from distillers.base import Distiller, Outputs
+from distillers.dkd import DKD
 from distillers.fitnets import FitNets
 from distillers.kd import KD
 from distillers.pkt import PKT
@@ -8,4 +9,4 @@ from distillers.rkd import RKD
 from distillers.sp import SP
 from distillers.vanilla import Vanilla
 
-__all__ = ["KD", "PKT", "RKD", "SP", "Distiller", "FitNets", "Outputs", "Vanilla"]
+__all__ = ["DKD", "KD", "PKT", "RKD", "SP", "Distiller", "FitNets", "Outputs", "Vanilla"]

@@ -12,7 +12,7 @@ from sacd.cli import SacdCLI
 from sacd.models import X3D
 
 DISTILLERS = ["distillers.Vanilla", "distillers.KD", "distillers.FitNets", "distillers.RKD", "distillers.PKT",
-              "distillers.SP"]
+              "distillers.SP", "distillers.DKD"]
 
 
 def _tiny_student() -> X3D:
@@ -120,3 +120,16 @@ def test_a_new_distiller_is_one_small_subclass(tiny_teacher):
     model = Confident(_tiny_student(), teacher_checkpoint=str(tiny_teacher))
     model.log = model.log_dict = lambda *args, **kwargs: None
     assert model.training_step(_batch(), 0).ndim == 0
+
+
+def test_dkd_ramps_its_distillation_terms_in_over_the_warm_up(tiny_teacher):
+    from distillers import DKD
+
+    model = DKD(_tiny_student(), teacher_checkpoint=str(tiny_teacher), warmup_epochs=4).eval()
+    batch = _batch()
+    student, teacher = model.student_outputs(batch["video"]), model.teacher_outputs(batch["eeg"])
+    tckd, nckd = model.dkd_loss(student.logits, teacher.logits, batch["label"])
+    losses = model.distill(student, teacher, batch)  # current_epoch is 0 outside a trainer: ramp 1/4
+    torch.testing.assert_close(losses["tckd"], tckd / 4)
+    torch.testing.assert_close(losses["nckd"], nckd / 4)
+    assert model.loss_weights == {"ce": 1.0, "tckd": 1.0, "nckd": 8.0}
