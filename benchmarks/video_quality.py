@@ -17,9 +17,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from datamodules.stages import STAGES  # noqa: E402
 from datamodules.generator.video import MOVEMENT, POSTURE_SHIFT, draw_video_traits, render_night_video  # noqa: E402
 
-STAGE_NAMES = ("W", "N1", "N2", "N3", "REM")
 W, N1, N2, N3, REM = range(5)
 # What docs/physiology.md asks for, gross movements per hour of each stage (a rough reading).
 TARGET_PER_HOUR = ("many (head/arms)", "many", "few", "almost none", "none (atonia)")
@@ -128,14 +128,14 @@ def main() -> None:
           f"({time.perf_counter() - start:.1f} s)")  # fmt: skip
     print("\nbreathing rate from the chest-region brightness (FFT peak per 30 s epoch, still epochs)")
     print(f"{'stage':>6} {'epochs':>7} {'median |err| bpm':>17} {'90th pct bpm':>13} {'within 1 bpm':>13}")
-    for s, name in enumerate(STAGE_NAMES):
+    for s, name in enumerate(STAGES):
         e = error[(stage == s) & np.isfinite(error)]
         if len(e):
             print_error_row(name, e)
     print_error_row("all", error[np.isfinite(error)])
     print("\ngross movements per hour of each stage: generated (posture shifts among them) vs detected")
     print(f"{'stage':>6} {'hours':>7} {'generated/h':>12} {'posture/h':>10} {'detected/h':>11}  target")
-    for s, name in enumerate(STAGE_NAMES):
+    for s, name in enumerate(STAGES):
         h = max(hours[s], 1e-9)
         true = sum(r["true_moves"][s] for r in results) / h
         posture = sum(r["true_posture"][s] for r in results) / h

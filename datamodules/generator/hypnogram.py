@@ -25,9 +25,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from datamodules.generator.subjects import SubjectProfile
+from datamodules.stages import STAGES
 
 W, N1, N2, N3, REM = range(5)
-STAGE_NAMES = ("W", "N1", "N2", "N3", "REM")
+STAGE_NAMES = STAGES  # the one definition, under the name this module exports
 
 # Stage proportions of the whole recording (W, N1, N2, N3, REM).
 PROPORTIONS_PRESETS: dict[str, tuple[float, float, float, float, float]] = {

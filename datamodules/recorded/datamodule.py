@@ -20,7 +20,7 @@ from datamodules.epochs import EpochArrays, EpochStore, epoch_arrays
 from datamodules.recorded.hypnogram import align, read_hypnogram
 from datamodules.recorded.jitter import JitteredEpochDataset
 from datamodules.recorded.manifest import ManifestError, NightEntry, read_manifest, subject_index
-from datamodules.recorded.psg import RecordingError, read_psg
+from datamodules.recorded.psg import RecordingError, bad_epochs, read_psg
 from datamodules.recorded.video import NightVideo
 from datamodules.splits import subject_split
 from datamodules.stages import STAGES
@@ -53,13 +53,6 @@ class NightSummary:
     stage_counts: list[int]
 
 
-def bad_signal_epochs(eeg: np.ndarray, flat_volts: float) -> np.ndarray:
-    """(epochs,) True where any channel has NaN/inf samples or is flat (peak to peak below ``flat_volts``)."""
-    finite = np.isfinite(eeg).all(axis=(1, 2))
-    span = np.ptp(np.where(np.isfinite(eeg), eeg, 0.0), axis=2)
-    return ~finite | (span < flat_volts).any(axis=1)
-
-
 def prepare_night(entry: NightEntry, config: EpochingConfig) -> tuple[EpochArrays, NightSummary]:
     """Read, align, check and cut one night; raises one clear error for any bad input."""
     channels = entry.eeg_channels or config.channels
@@ -79,7 +72,9 @@ def prepare_night(entry: NightEntry, config: EpochingConfig) -> tuple[EpochArray
     keep_candidates = scored & inside
     index = first[keep_candidates][:, None] + np.arange(samples)[None, :]
     eeg = psg.signals[:, index].transpose(1, 0, 2) if index.size else np.zeros((0, len(channels), samples))
-    bad = bad_signal_epochs(eeg, config.flat_volts)
+    # the cut epochs laid end to end, so the reader's per-epoch check applies to them as they are
+    bad = bad_epochs(eeg.transpose(1, 0, 2).reshape(len(channels), -1), config.sample_rate, config.epoch_seconds,
+                     flat_volts=config.flat_volts)  # fmt: skip
     if bad.any():
         warnings.warn(
             f"{entry.psg}: {int(bad.sum())} of {len(bad)} scored epochs have NaN or flat EEG and are excluded",
