@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from datamodules.sampling import EpochSampler
+from datamodules.sampling import EpochSampler, EvaluationShard
 from datamodules.splits import SubjectSplit
 from datamodules.stages import STAGES
 
@@ -47,7 +47,11 @@ def epoch_spec(num_channels: int, sample_rate: float, epoch_seconds: float, fram
 
 
 class IndexedDataset(Dataset):
-    """Wraps a dataset of item dicts and adds ``"index"``: the item's position, as an int64 tensor."""
+    """Wraps a dataset of item dicts and adds ``"index"``: the item's position, as an int64 tensor.
+
+    Keys are an index, or an ``(index, draw)`` pair from :class:`EpochSampler`; a dataset with a
+    ``drawn(index, draw)`` method (random augmentation) gets the draw number to seed it with.
+    """
 
     def __init__(self, dataset: Dataset) -> None:
         self.dataset = dataset
@@ -55,8 +59,10 @@ class IndexedDataset(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        item = dict(self.dataset[index])
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, torch.Tensor]:
+        index, draw = key if isinstance(key, tuple) else (key, None)
+        drawn = getattr(self.dataset, "drawn", None)
+        item = dict(drawn(index, draw) if draw is not None and drawn is not None else self.dataset[index])
         item["index"] = torch.tensor(index, dtype=torch.int64)
         return item
 
@@ -183,6 +189,8 @@ class PairedDataModule(L.LightningDataModule, abc.ABC):
         if shuffle:  # an order that depends on (seed, epoch) only: a resumed run sees the same batches
             weights = self._balancing_weights(dataset) if self.balanced_sampling else None
             sampler = EpochSampler(len(dataset), self.seed, weights)
+        elif self._distributed():  # Lightning's padded sampler would count repeated samples in the metrics
+            sampler = EvaluationShard(len(dataset), self.trainer.world_size, self.trainer.global_rank)
         # the loader's generator only seeds worker processes; fixed, it never draws from the global stream
         generator = torch.Generator().manual_seed(self.seed) if shuffle else None
         return DataLoader(
@@ -195,6 +203,9 @@ class PairedDataModule(L.LightningDataModule, abc.ABC):
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
         )
+
+    def _distributed(self) -> bool:
+        return self.trainer is not None and self.trainer.world_size > 1
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

@@ -188,6 +188,17 @@ def gap_epochs(video: NightVideo, starts: np.ndarray, epoch_seconds: float, fram
     return (np.abs(nearest - targets) > max_gap_seconds).any(axis=1)
 
 
+def check_single_process(world_size: int) -> None:
+    """Whole nights are streamed in order by one process: under DDP every process would stage and
+    write every night, so several processes are refused with the way to use more devices."""
+    if world_size > 1:
+        raise ValueError(
+            f"sacd predict stages each night in one process, but this run has {world_size}; set "
+            "--trainer.devices 1 and, to use more devices, run one `sacd predict` per device, each with "
+            "its own part of the manifest"
+        )
+
+
 class NightVideos(L.LightningDataModule):
     """Nights of IR video for ``sacd predict``: one ``video`` (or segments), or a ``manifest`` of nights.
 
@@ -284,6 +295,8 @@ class NightVideos(L.LightningDataModule):
         any staging, and count the epochs."""
         if stage not in (None, "predict"):
             raise ValueError(f"NightVideos only predicts (video without EEG or labels); got stage {stage!r}")
+        if self.trainer is not None:
+            check_single_process(self.trainer.world_size)
         self.videos = [open_night_video(night, self.backend) for night in self.nights]
         self.epochs_per_night = [
             len(epoch_starts(video, night, self.epoch_seconds)) for video, night in zip(self.videos, self.nights)

@@ -1,5 +1,5 @@
-"""Training order that depends only on (seed, epoch), so a resumed run draws the batches an
-uninterrupted one would.
+"""Sample orders: training order that depends only on (seed, epoch), so a resumed run draws the
+batches an uninterrupted one would; and evaluation shards that count every sample once under DDP.
 
 A DataLoader's own shuffle continues one random stream across epochs, which a run resumed from a
 checkpoint cannot rebuild. Lightning calls ``set_epoch`` on the sampler before every epoch, and
@@ -11,11 +11,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import torch
-from torch.utils.data import Sampler
+from torch.utils.data import DistributedSampler, Sampler
 
 
-class EpochSampler(Sampler[int]):
+class EpochSampler(Sampler[tuple[int, int]]):
     """A shuffle (or, with ``weights``, a draw with replacement) that is a function of (seed, epoch).
+
+    It yields ``(index, draw)`` keys: the sample to load and a number unique to this draw over the
+    whole run (``epoch * num_samples + position``). Datasets with random augmentation seed it from
+    the draw, so an augmentation too is a function of (seed, epoch) and not of how often a worker
+    process happened to load the sample: a resumed run, or one with other ``num_workers``, sees the
+    same clips. :class:`datamodules.base.IndexedDataset` understands these keys.
 
     Args:
         num_samples: size of the dataset.
@@ -35,10 +41,39 @@ class EpochSampler(Sampler[int]):
     def __len__(self) -> int:
         return self.num_samples
 
-    def __iter__(self) -> Iterator[int]:
+    def indices(self) -> list[int]:
+        """This epoch's sample order."""
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         if self.weights is None:
-            order = torch.randperm(self.num_samples, generator=generator)
-        else:
-            order = torch.multinomial(self.weights, self.num_samples, replacement=True, generator=generator)
-        return iter(order.tolist())
+            return torch.randperm(self.num_samples, generator=generator).tolist()
+        return torch.multinomial(self.weights, self.num_samples, replacement=True, generator=generator).tolist()
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        first_draw = self.epoch * self.num_samples
+        return iter([(index, first_draw + position) for position, index in enumerate(self.indices())])
+
+
+class EvaluationShard(DistributedSampler):
+    """This rank's share of an evaluation set under DDP: every sample exactly once across ranks.
+
+    ``DistributedSampler`` pads the set with repeated samples so every rank gets the same number,
+    which would count those samples twice in validation and test metrics. Here rank ``r`` takes
+    samples ``r, r + world, r + 2 * world, ...`` in order; ranks may differ by one sample, which the
+    epoch-level metric synchronisation handles. Being a ``DistributedSampler``, Lightning keeps it.
+    """
+
+    def __init__(self, num_samples: int, num_replicas: int, rank: int) -> None:
+        if num_samples < num_replicas:
+            raise ValueError(
+                f"an evaluation set of {num_samples} samples cannot be shared by {num_replicas} processes; "
+                "use fewer devices for evaluation (e.g. `sacd test --trainer.devices 1`)"
+            )
+        super().__init__(range(num_samples), num_replicas=num_replicas, rank=rank, shuffle=False)
+        self.total = num_samples
+        self.num_samples = len(range(rank, num_samples, num_replicas))
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.rank, self.total, self.num_replicas))
+
+    def __len__(self) -> int:
+        return self.num_samples

@@ -20,6 +20,7 @@ from torch import nn
 
 from distillers.heads import Projection
 from distillers.memory import IndexedBank
+from distillers.nonfinite import non_finite_loss_error
 from distillers.teacher_cache import TAP_DTYPES, TeacherOutputCache
 from sacd.staging import StagingModule
 from sacd.taps import feature_taps
@@ -96,7 +97,8 @@ class Distiller(StagingModule):
             raise ValueError(f"cached_tap_precision must be one of {sorted(TAP_DTYPES)}, got {cached_tap_precision!r}")
         self.teacher: nn.Module | None = None
         if teacher_checkpoint is not None and self.uses_teacher:
-            self.teacher, sha256 = load_frozen_teacher(teacher_checkpoint, expected_sha256=teacher_sha256)
+            spec = dict(eeg_shape=self.eeg_shape, eeg_sample_rate=self.eeg_sample_rate, num_classes=self.num_classes)
+            self.teacher, sha256 = load_frozen_teacher(teacher_checkpoint, teacher_sha256, data_spec=spec)
             self.hparams["teacher_sha256"] = sha256
         self.teacher_output_cache: TeacherOutputCache | None = None
         if cache_teacher_outputs and self.teacher is not None and self.num_train_samples:
@@ -185,6 +187,8 @@ class Distiller(StagingModule):
                 f"{sorted(losses)}. Fix model.init_args.loss_weights."
             )
         total = sum(self.loss_weights.get(name, 1.0) * value for name, value in losses.items())
+        if not bool(torch.isfinite(torch.as_tensor(total))):  # inputs are inspected only once the loss is bad
+            raise non_finite_loss_error(self, batch, losses, batch_idx)
         batch_size = len(batch["label"])
         self.log_dict({f"train/{name}": value.detach() for name, value in losses.items()}, batch_size=batch_size)
         self.log("train/loss", total, prog_bar=True, batch_size=batch_size)
@@ -208,9 +212,12 @@ class Distiller(StagingModule):
         for key in [key for key in state if key.startswith(TEACHER_PREFIX)]:
             del state[key]
         cache, folder = self.teacher_output_cache, self._checkpoint_folder()
-        if cache is not None and folder is not None and len(cache):
-            cache.save(folder / cache.file_name)
-            checkpoint["teacher_output_cache"] = cache.file_name
+        if cache is not None and folder is not None:
+            cache.share_across_processes()  # every rank builds the checkpoint, so every rank takes part
+            if len(cache):
+                if self._trainer is None or self._trainer.is_global_zero:
+                    cache.save(folder / cache.file_name)
+                checkpoint["teacher_output_cache"] = cache.file_name
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Resuming a fit: read the teacher-output cache the interrupted run saved beside its checkpoints."""

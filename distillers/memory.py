@@ -14,33 +14,12 @@ that every rank applies the same update and holds the same bank.
 from __future__ import annotations
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from sacd.distributed import gather_across_processes
+
 EMPTY = -1
-
-
-def gather_across_processes(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """Concatenate each tensor's first dimension over all DDP ranks, in rank order (identity alone).
-
-    Batches may differ in length between ranks; they are padded for the collective and trimmed after.
-    """
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return tensors
-    world = dist.get_world_size()
-    length = torch.tensor([len(tensors[0])], device=tensors[0].device)
-    lengths = [torch.zeros_like(length) for _ in range(world)]
-    dist.all_gather(lengths, length)
-    longest = int(max(int(n) for n in lengths))
-    gathered = []
-    for tensor in tensors:
-        padded = torch.zeros((longest, *tensor.shape[1:]), dtype=tensor.dtype, device=tensor.device)
-        padded[: len(tensor)] = tensor
-        parts = [torch.zeros_like(padded) for _ in range(world)]
-        dist.all_gather(parts, padded)
-        gathered.append(torch.cat([part[: int(n)] for part, n in zip(parts, lengths)]))
-    return tuple(gathered)
 
 
 class _Bank(nn.Module):

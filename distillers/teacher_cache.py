@@ -42,6 +42,7 @@ class TeacherOutputCache:
         self.filled = torch.zeros(size, dtype=torch.bool)
         self.store: dict[str, torch.Tensor] = {}
         self._saved_count = 0
+        self._shared = torch.zeros(size, dtype=torch.bool)  # entries every DDP rank already holds
 
     @property
     def file_name(self) -> str:
@@ -60,6 +61,25 @@ class TeacherOutputCache:
         self._saved_count = len(self)
         return True
 
+    def share_across_processes(self) -> None:
+        """Under DDP, give every rank the entries the others filled since the last call (a collective).
+
+        Each rank trains on its own shard and fills its own entries; after this, all ranks hold the
+        same cache, so the file rank 0 saves is complete and a resumed run reads back exactly the
+        values every rank would have used. Entries travel as pickled CPU tensors, which works with
+        any process-group backend. A no-op in a single process.
+        """
+        from sacd.distributed import gather_objects, world_size
+
+        if world_size() == 1:
+            return
+        new = (self.filled & ~self._shared).nonzero().squeeze(1)
+        parts = gather_objects({"ids": new, "rows": {name: stored[new] for name, stored in self.store.items()}})
+        for part in parts:
+            if len(part["ids"]):
+                self._put_stored(part["ids"], part["rows"])
+        self._shared = self.filled.clone()
+
     def load(self, path: Path) -> None:
         """Read a saved cache of the same teacher and training set."""
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -69,6 +89,7 @@ class TeacherOutputCache:
         self.filled = state["filled"].clone()
         self.store = {name: value.clone() for name, value in state["store"].items()}
         self._saved_count = len(self)
+        self._shared = self.filled.clone()  # under DDP every rank reads the same file
 
     def __len__(self) -> int:
         """Number of samples whose outputs are cached."""
@@ -90,15 +111,20 @@ class TeacherOutputCache:
         """Store named outputs (first dimension aligned with ``ids``); names starting ``tap:`` are tapped maps."""
         ids = self._checked(ids)
         for name, value in outputs.items():
-            value = value.detach()
             if len(value) != len(ids):
                 raise ValueError(f"output {name!r} has {len(value)} rows for {len(ids)} sample ids")
-            dtype = self.tap_dtype if name.startswith("tap:") else torch.float32
+        self._put_stored(ids, {name: value.detach().to("cpu", self._dtype_of(name)) for name, value in outputs.items()})
+
+    def _dtype_of(self, name: str) -> torch.dtype:
+        return self.tap_dtype if name.startswith("tap:") else torch.float32
+
+    def _put_stored(self, ids: torch.Tensor, rows: dict[str, torch.Tensor]) -> None:
+        for name, value in rows.items():
             if name not in self.store:
-                self.store[name] = torch.zeros((self.size, *value.shape[1:]), dtype=dtype)
+                self.store[name] = torch.zeros((self.size, *value.shape[1:]), dtype=self._dtype_of(name))
             elif self.store[name].shape[1:] != value.shape[1:]:
                 raise ValueError(f"output {name!r} changed shape: {tuple(self.store[name].shape[1:])} -> {tuple(value.shape[1:])}")
-            self.store[name][ids] = value.to("cpu", dtype)
+            self.store[name][ids] = value
         self.filled[ids] = True
 
     def get(self, ids: torch.Tensor, device: torch.device, dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:

@@ -3,11 +3,28 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+#: errors that mean "this folder cannot take the file", as opposed to a bug in what is written
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+NO_ACCESS = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def write_error(error: OSError, paths: Iterable[str | Path]) -> OSError:
+    """``error`` (disk full, permission denied) restated with the files and folder it hit and the fix."""
+    paths = [Path(p) for p in paths]
+    names = ", ".join(str(p) for p in paths)
+    folder = paths[0].parent if paths else Path()
+    if error.errno in NO_SPACE:
+        text = f"disk full while writing {names}: no space left on the device holding {folder}; free space there"
+    else:
+        text = f"cannot write {names} ({error.strerror or error}); make {folder} writable or write elsewhere"
+    return OSError(error.errno, f"{text} and run again (files already there are unchanged)")
 
 
 def _default_mode() -> int:
@@ -37,6 +54,11 @@ def staged(paths: Iterable[str | Path]) -> Iterator[list[Path]]:
         for temp, path in zip(temps, targets):
             os.chmod(temp, mode)
             os.replace(temp, path)
+    except OSError as error:
+        folders = {path.parent for path in targets}
+        if error.errno in NO_SPACE + NO_ACCESS and (error.filename is None or Path(error.filename).parent in folders):
+            raise write_error(error, targets) from error
+        raise
     finally:
         for temp in temps:
             if temp.exists():

@@ -8,9 +8,10 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.loggers import CSVLogger
-from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
 
 from sacd.atomic import atomic_write_text
+from sacd.distributed import gather_across_processes, gather_objects, world_size
 from sacd.staging import StagingModule
 
 
@@ -42,21 +43,40 @@ class TestReportWriter(L.Callback):
         if isinstance(outputs, dict) and "probs" in outputs:
             self._rows.append({key: value.detach().cpu() for key, value in outputs.items()})
 
-    @rank_zero_only
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not isinstance(pl_module, StagingModule) or pl_module.test_report is None:
             return
+        rows = _gathered_in_dataset_order(self._rows)  # collectives: every rank takes part
+        folder = results_dir(trainer)
+        if not trainer.is_global_zero:
+            return
         report = pl_module.test_report
         stem = Path(trainer.ckpt_path).stem if trainer.ckpt_path else "test"
-        folder = results_dir(trainer)
         json_path, csv_path = folder / f"{stem}.test.json", folder / f"{stem}.test.csv"
         report.save(json_path, csv_path)
         self.last_paths = (json_path, csv_path)
-        if self._rows:
-            atomic_write_text(folder / f"{stem}.test_predictions.csv", predictions_csv(self._rows, report.class_names))
+        if rows:
+            atomic_write_text(folder / f"{stem}.test_predictions.csv", predictions_csv(rows, report.class_names))
         source = trainer.ckpt_path or "current weights"
         print(f"\n{report.format_table(f'Test ({type(pl_module).__name__}, {source})')}")
         print(f"\nTest metrics written to {json_path} and {csv_path}")
+
+
+def _gathered_in_dataset_order(batches: list[dict[str, torch.Tensor]]) -> list[dict[str, torch.Tensor]]:
+    """Every rank's prediction rows as one batch in dataset order (under DDP each rank saw a shard).
+
+    Single-process rows come back unchanged. Rows carry the sample's dataset ``index``, which
+    restores the test set's order after the gather.
+    """
+    if world_size() == 1 or not batches:
+        return batches
+    keys = sorted(batches[0])
+    local = [torch.cat([batch[key] for batch in batches]) for key in keys]
+    merged = dict(zip(keys, gather_across_processes(*local)))
+    if "index" in merged:
+        order = torch.argsort(merged["index"])
+        merged = {key: value[order] for key, value in merged.items()}
+    return [merged]
 
 
 def predictions_csv(batches: list[dict[str, torch.Tensor]], class_names: list[str]) -> str:
@@ -99,14 +119,15 @@ class EnvironmentRecord(L.Callback):
     """At the start of ``fit``, write ``environment.json`` (package versions, git revision, command)
     into the run's log folder, beside the ``config.yaml`` the CLI saves, so every result can be traced."""
 
-    @rank_zero_only
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         import json
         import sys
 
         from sacd.environment import environment_versions
 
-        folder = Path(trainer.log_dir or trainer.default_root_dir)
+        folder = Path(trainer.log_dir or trainer.default_root_dir)  # a broadcast under DDP: every rank asks
+        if not trainer.is_global_zero:
+            return
         record = {"versions": environment_versions(), "command": sys.argv, "ckpt_path": trainer.ckpt_path}
         atomic_write_text(folder / "environment.json", json.dumps(record, indent=2, default=str) + "\n")
 
@@ -115,17 +136,29 @@ class ResumableRandomness(L.Callback):
     """Save the global random states (torch, numpy, python) with every checkpoint and restore them
     when training resumes, at the start of the next training epoch: the point the uninterrupted run
     was at when it saved. With the epoch-seeded sampler, dropout, memory-bank draws and augmentation
-    then continue as if the run had never stopped (single process; under DDP only rank 0's states
-    are saved)."""
+    then continue as if the run had never stopped.
+
+    Under DDP every rank's states are gathered into the checkpoint (``rng_states_per_rank``) and each
+    rank restores its own; a checkpoint resumed on a different number of processes restores none
+    and says so, since no rank's stream would match the original run anyway.
+    """
 
     def __init__(self) -> None:
         self._pending: dict[str, Any] | None = None
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
-        checkpoint["rng_states"] = random_states()
+        # every rank builds the checkpoint dict (only rank 0 writes it), so the gather is collective
+        checkpoint["rng_states_per_rank"] = gather_objects(random_states())
 
     def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
-        self._pending = checkpoint.get("rng_states")
+        per_rank = checkpoint.get("rng_states_per_rank")
+        if per_rank is None:  # checkpoints from before per-rank states
+            per_rank = [checkpoint["rng_states"]] if "rng_states" in checkpoint else []
+        if len(per_rank) == trainer.world_size:
+            self._pending = per_rank[trainer.global_rank]
+        elif per_rank:
+            rank_zero_warn(f"the checkpoint holds random states for {len(per_rank)} process(es) and this run has "
+                           f"{trainer.world_size}; training continues with freshly seeded random states")  # fmt: skip
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._pending is not None:

@@ -25,9 +25,12 @@ from sacd.callbacks import EnvironmentRecord, FitSummary, ResumableRandomness, T
 from sacd.predict_setup import PLACEHOLDER_MODEL, checkpoint_model, match_clip_size, stager_config
 from sacd.quiet import silence_third_party_noise
 from sacd.staging import MONITOR, StagingModule
+from sacd.fit_checks import check_resumable, check_writable_folder, plain_config
 from sacd.teacher import check_teacher_checkpoint
 from sacd.teacher_store import cached_teacher
 
+#: how jsonargparse begins the error it raises around a class that failed to instantiate
+UNION_FAILURE = "Does not validate against any of the Union subtypes"
 #: datamodule attributes copied into the model's init args when both are instantiated
 LINKED_DATA_ATTRIBUTES = (
     "num_classes",
@@ -111,10 +114,29 @@ class SacdCLI(LightningCLI):
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
         if ckpt_path and ckpt_path != "last" and not Path(ckpt_path).is_file():
             raise FileNotFoundError(f"checkpoint {ckpt_path} does not exist; give the path of a .ckpt file")
+        configured = plain_config(self.config[subcommand].get("model")) if subcommand == "fit" and ckpt_path else {}
         try:
             super()._parse_ckpt_path()
         except Exception as error:  # noqa: BLE001 - torch.load raises many kinds for a file that is not a checkpoint
-            raise ValueError(f"{ckpt_path} is not a readable Lightning checkpoint ({type(error).__name__}: {error})") from error
+            raise ValueError(
+                f"{ckpt_path} is not a readable Lightning checkpoint ({type(error).__name__}: {error}); it is "
+                "truncated or not a checkpoint: give another .ckpt written by `sacd fit` (e.g. the run's best "
+                "epochNNN.ckpt)"
+            ) from error
+        if ckpt_path and ckpt_path != "last" and configured:
+            check_resumable(ckpt_path, configured)
+
+    def instantiate_classes(self) -> None:
+        """Instantiate; an error that a model's or datamodule's ``__init__`` raises comes out as itself, not
+        buried in jsonargparse's report of every type it tried."""
+        try:
+            super().instantiate_classes()
+            return
+        except ValueError as error:
+            cause = error.__cause__ if str(error).startswith(UNION_FAILURE) else None
+            if not isinstance(cause, Exception) or type(cause).__module__.startswith("jsonargparse"):
+                raise
+        raise cause
 
     def before_instantiate_classes(self) -> None:
         """Check the teacher checkpoint, or resolve ``teacher_config`` to a cached (or new) one.
@@ -154,6 +176,20 @@ class SacdCLI(LightningCLI):
     def _configured_model_class(config: Any) -> type:
         module_name, _, class_name = config.model.class_path.rpartition(".")
         return getattr(importlib.import_module(module_name), class_name)
+
+    def before_fit(self) -> None:
+        """Fail now, naming the folder, if the run's logs or checkpoints cannot be written there."""
+        folders = [self.trainer.default_root_dir, getattr(self.trainer.checkpoint_callback, "dirpath", None)]
+        folders += [getattr(logger, "root_dir", None) or logger.save_dir for logger in self.trainer.loggers]
+        for folder in dict.fromkeys(str(f) for f in folders if f):
+            if "://" not in folder:  # local folders only
+                check_writable_folder(Path(folder))
+
+    def before_predict(self) -> None:
+        """Refuse several processes before any is launched (see :func:`check_single_process`)."""
+        from datamodules.night_videos import check_single_process
+
+        check_single_process(self.trainer.world_size)
 
     def after_fit(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config

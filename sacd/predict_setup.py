@@ -32,7 +32,10 @@ def checkpoint_model(ckpt_path: str | None) -> dict[str, Any]:
     try:
         checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - any unreadable file gets the same advice
-        raise CheckpointKindError(f"{ckpt_path} is not a readable checkpoint ({type(error).__name__}: {error})") from error
+        raise CheckpointKindError(
+            f"{ckpt_path} is not a readable checkpoint ({type(error).__name__}: {error}); it is truncated or not a "
+            "checkpoint: give a student's .ckpt written by `sacd fit`"
+        ) from error
     hparams = dict(checkpoint.get("hyper_parameters") or {}) if isinstance(checkpoint, dict) else {}
     return {"class_path": str(hparams.pop("_class_path", "")), "init_args": hparams}
 

@@ -102,9 +102,27 @@ def check_teacher_checkpoint(path: str | Path, expected_sha256: str | None = Non
     return sha256
 
 
-def load_frozen_teacher(path: str | Path, expected_sha256: str | None = None) -> tuple[nn.Module, str]:
-    """Load an :class:`EEGTeacher` checkpoint's network frozen in eval mode; return it and its SHA-256."""
+def load_frozen_teacher(
+    path: str | Path, expected_sha256: str | None = None, *, data_spec: dict[str, Any] | None = None
+) -> tuple[nn.Module, str]:
+    """Load an :class:`EEGTeacher` checkpoint's network frozen in eval mode; return it and its SHA-256.
+
+    ``data_spec`` (``eeg_shape``, ``eeg_sample_rate``, ``num_classes`` of the run's data) must match
+    what the teacher was trained on: a teacher of other EEG input is refused here, naming the file.
+    """
     sha256 = check_teacher_checkpoint(path, expected_sha256)
-    net = EEGTeacher.load_from_checkpoint(path, map_location="cpu").net.eval()
+    teacher = EEGTeacher.load_from_checkpoint(path, map_location="cpu")
+    trained = {"eeg_shape": tuple(teacher.eeg_shape), "eeg_sample_rate": teacher.eeg_sample_rate,
+               "num_classes": teacher.num_classes}  # fmt: skip
+    wanted = {key: tuple(value) if key == "eeg_shape" else value for key, value in (data_spec or {}).items()}
+    different = [f"{key} {trained[key]} (the data gives {given})" for key, given in wanted.items()
+                 if key in trained and trained[key] != given]  # fmt: skip
+    if different:
+        raise ValueError(
+            f"teacher checkpoint {path} was trained on other EEG input: {', '.join(different)}. Train a teacher on "
+            "this run's data (`sacd fit -c experiments/teacher.yaml` with the same data section) or set "
+            "model.init_args.teacher_config to have one trained and cached."
+        )
+    net = teacher.net.eval()
     net.requires_grad_(False)
     return net, sha256

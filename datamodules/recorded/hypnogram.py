@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datamodules.recorded.psg import RecordingError
+from datamodules.recorded.psg import RecordingError, check_readable
 
 __all__ = ["EXCLUDED", "NUMERIC_STAGE_MAP", "STAGE_MAP", "Hypnogram", "align", "read_hypnogram"]
 
@@ -129,6 +129,7 @@ def read_hypnogram(
         raise RecordingError(f"{path} is not a file; pass the hypnogram file itself")
     if epoch_seconds <= 0:
         raise ValueError(f"epoch_seconds must be positive, got {epoch_seconds}")
+    check_readable(path, "hypnogram")
     if _is_annotation_file(path):
         return _read_annotations(path, epoch_seconds, recording_start)
     return _read_text(path, epoch_seconds)

@@ -1,13 +1,14 @@
 """Training clips with frame-time jitter, decoded on the fly from the recorded videos.
 
 Uniformly spaced frames are what the cache holds and what evaluation uses. For training, each
-access draws one random time inside each of the T slices of the epoch, so the student sees other
+draw takes one random time inside each of the T slices of the epoch, so the student sees other
 frames of the same epochs from one training epoch to the next (an augmentation real video allows).
 """
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from datamodules.epoch_dataset import EpochDataset
 from datamodules.epochs import EpochArrays
@@ -15,9 +16,12 @@ from datamodules.recorded.video import NightVideo
 
 
 class JitteredEpochDataset(EpochDataset):
-    """An :class:`EpochDataset` whose clips are re-drawn with jittered frame times at every access.
+    """An :class:`EpochDataset` whose clips are drawn with jittered frame times.
 
-    Draws are seeded by (seed, item, how often the item was drawn), so a run is repeatable.
+    Each draw is seeded by (seed, item, draw number). The training sampler numbers its draws as a
+    function of (seed, epoch) (see :class:`datamodules.sampling.EpochSampler`), so the frames a
+    run sees do not depend on worker processes or on a resume. Indexing with a plain item number
+    gives draw 0.
     """
 
     def __init__(
@@ -34,13 +38,20 @@ class JitteredEpochDataset(EpochDataset):
         self.epoch_seconds = epoch_seconds
         self.frame_size = frame_size
         self.seed = seed
-        self._draws = np.zeros(len(self), dtype=np.int64)
+        self._draw = 0
+
+    def drawn(self, index: int, draw: int) -> dict[str, torch.Tensor]:
+        """Item ``index`` as draw number ``draw`` sees it."""
+        self._draw = draw
+        try:
+            return self[index]
+        finally:
+            self._draw = 0
 
     def video(self, index: int, epoch: int) -> np.ndarray:
         night = int(self._night[index])
         arrays = self.nights[night][1]
-        rng = np.random.default_rng([self.seed, index, int(self._draws[index])])
-        self._draws[index] += 1
+        rng = np.random.default_rng([self.seed, index, self._draw])
         start = float(arrays.onsets[epoch])
         frames = arrays.video.shape[1]
         clip = self.videos[night].clip(start, start + self.epoch_seconds, frames, size=(self.frame_size,) * 2, rng=rng)

@@ -11,6 +11,7 @@ them so the caller can drop those epochs instead of losing the whole night.
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CHANNEL_ALIASES", "PSGRecording", "RecordingError", "bad_epochs", "read_psg"]
+__all__ = ["CHANNEL_ALIASES", "PSGRecording", "RecordingError", "bad_epochs", "check_readable", "read_psg"]
 
 
 class RecordingError(ValueError):
@@ -135,6 +136,7 @@ def read_psg(
         raise RecordingError(f"{path} is not a file; pass the PSG file itself (EDF, EDF+ or BDF)")
     if not channels:
         raise RecordingError(f"{path}: no channels requested; pass e.g. channels=('C4-M1',)")
+    check_readable(path, "PSG recording")
     _check_edf_size(path)
     raw = _open_raw(path)
 
@@ -168,6 +170,11 @@ def read_psg(
             sources.append(f"{active} - {reference}")
             continue
         aliases = _aliases(requested)
+        if any(unicodedata.category(char) == "Cc" for name in names for char in name):  # control bytes
+            raise RecordingError(
+                f"{path}: the channel names in its header are not text ({names[:4]}...): the header is damaged; "
+                "copy the file again or re-export it from the recording software"
+            )
         raise RecordingError(
             f"{path}: channel {requested!r} not found. Tried the names {list(aliases)}"
             f"{_pair_hint(requested)}; the file has {names}. Pass one of the file's names in channels=, "
@@ -304,6 +311,20 @@ def _pair_hint(requested: str) -> str:
     active, reference = electrodes
     references = "/".join(_ELECTRODE_ALIASES.get(reference, (reference,)))
     return f", and the single electrodes {active!r} with {references!r} to re-reference"
+
+
+def check_readable(path: Path, what: str) -> None:
+    """A RecordingError naming ``path`` if it cannot be opened (permissions) or is empty (a failed copy)."""
+    try:
+        with open(path, "rb") as handle:
+            empty = not handle.read(1)
+    except OSError as error:
+        raise RecordingError(
+            f"{path}: cannot open the {what} ({error.strerror or error}); make the file readable by this user "
+            "(e.g. chmod a+r) or copy it somewhere readable"
+        ) from error
+    if empty:
+        raise RecordingError(f"{path}: the {what} file is empty (0 bytes); copy it again or re-export it")
 
 
 def _check_edf_size(path: Path) -> None:

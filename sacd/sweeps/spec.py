@@ -147,6 +147,7 @@ def _method_runs(entry: Any, grid: dict, seeds: list[int], folds: list[int], num
         raise SweepSpecError(f"{path}: method {entry.get('name')!r} has unknown keys {unknown}; use {sorted(METHOD_KEYS)}")
     class_path = str(entry["class_path"])
     name = str(entry.get("name") or class_path.rsplit(".", 1)[-1])
+    _check_class_path(class_path, name, path)
     if not re.fullmatch(r"[A-Za-z0-9_.+-]+", name):
         raise SweepSpecError(f"{path}: method name {name!r} must be letters, digits, '_', '.', '+' or '-'")
     method_grid = {**grid, **(entry.get("grid") or {})}
@@ -168,6 +169,22 @@ def _method_runs(entry: Any, grid: dict, seeds: list[int], folds: list[int], num
                 run_id = f"{name}{_params_slug(params)}-fold{fold}-seed{seed}"
                 runs.append(RunSpec(run_id, name, class_path, seed, fold, params, overlay))
     return runs
+
+
+def _check_class_path(class_path: str, name: str, path: Path) -> None:
+    """A misspelt method is an error now, before any teacher is trained or any run is started."""
+    import importlib
+
+    module_name, _, class_name = class_path.rpartition(".")
+    try:
+        found = getattr(importlib.import_module(module_name), class_name) if module_name else None
+    except (ImportError, AttributeError):
+        found = None
+    if not isinstance(found, type):
+        raise SweepSpecError(
+            f"{path}: method {name!r} has class_path {class_path!r}, which names no importable class; use a model "
+            "class such as distillers.KD (`sacd fit --help` lists them)"
+        )
 
 
 def _folds(value: Any, path: Path) -> tuple[list[int], int]:

@@ -196,6 +196,9 @@ def test_wrong_checkpoints_and_unwritable_outputs_are_clear_errors(tmp_path, exp
     blocker.write_text("")
     with pytest.raises(PermissionError, match="cannot write predictions"):
         _predict(student, blocker / "out", "--data.video", video)
+    with pytest.raises(ValueError, match="one `sacd predict` per device"):  # nights are not split across processes
+        _predict(student, tmp_path / "d", "--data.video", video, "--trainer.strategy", "ddp", "--trainer.devices", "2")
+    assert not (tmp_path / "d").exists()
 
 
 def test_predict_config_alone_needs_a_checkpoint(tmp_path, exported):

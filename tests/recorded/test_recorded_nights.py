@@ -161,11 +161,28 @@ def test_jittered_training_clips_vary_while_evaluation_clips_stay_fixed(exported
     plain = _recorded(exported / "manifest.csv")
     jittered = _recorded(exported / "manifest.csv", jitter_frames=True)
     train, val = jittered.dataset("train"), jittered.dataset("val")
-    first, second = train[3]["video"], train[3]["video"]
+    first, second = train[(3, 0)]["video"], train[(3, 1)]["video"]  # (index, draw)
     assert first.shape == (1, FRAMES, SIZE, SIZE) and not torch.equal(first, second)
     fixed = plain.dataset("train")[3]["video"]
     assert (first - fixed).abs().mean() < fixed.abs().mean()  # same epoch, nearby frames
     assert torch.equal(val[0]["video"], plain.dataset("val")[0]["video"])
     again = _recorded(exported / "manifest.csv", jitter_frames=True).dataset("train")
-    assert torch.equal(again[3]["video"], first)  # seeded: a new run draws the same frames
+    assert torch.equal(again[(3, 0)]["video"], first)  # seeded: a new run draws the same frames
+    assert torch.equal(train[(3, 1)]["video"], second)  # however often the item was loaded before
     assert torch.equal(train[3]["eeg"], plain.dataset("train")[3]["eeg"])
+
+
+def test_jittered_training_batches_are_a_function_of_seed_and_epoch(exported):
+    """A run resumed at epoch 2 (a fresh datamodule) loads the clips the uninterrupted run loaded."""
+
+    def second_epoch_batch(data: RecordedNights, also_first_epoch: bool) -> torch.Tensor:
+        data.setup("fit")
+        loader = data.train_dataloader()
+        if also_first_epoch:  # the uninterrupted run loaded every item once already
+            list(loader)
+        loader.sampler.set_epoch(1)
+        return next(iter(loader))["video"]
+
+    whole = second_epoch_batch(_recorded(exported / "manifest.csv", jitter_frames=True), also_first_epoch=True)
+    resumed = second_epoch_batch(_recorded(exported / "manifest.csv", jitter_frames=True), also_first_epoch=False)
+    assert torch.equal(whole, resumed)

@@ -35,3 +35,26 @@ def test_a_resumed_fit_ends_bit_identical_to_an_uninterrupted_one(tmp_path, tiny
     assert final.keys() == whole.keys()
     different = [key for key in whole if not torch.equal(whole[key], final[key])]
     assert not different, f"weights differ after resuming: {different[:5]}"
+
+
+def test_each_rank_restores_its_own_random_states_and_a_changed_world_restores_none():
+    from types import SimpleNamespace
+
+    from sacd.callbacks import ResumableRandomness, random_states
+
+    saved, expected = [], []
+    for seed in (1, 2):  # rank r's stream was seeded with r + 1
+        torch.manual_seed(seed)
+        saved.append(random_states())
+        expected.append(torch.rand(3))
+    checkpoint = {"rng_states_per_rank": saved}
+    for rank in (0, 1):
+        callback = ResumableRandomness()
+        callback.on_load_checkpoint(SimpleNamespace(world_size=2, global_rank=rank), None, checkpoint)
+        torch.manual_seed(99)
+        callback.on_train_epoch_start(None, None)
+        assert torch.equal(torch.rand(3), expected[rank])
+    callback = ResumableRandomness()
+    with pytest.warns(UserWarning, match="holds random states for 2 process"):
+        callback.on_load_checkpoint(SimpleNamespace(world_size=4, global_rank=0), None, checkpoint)
+    assert callback._pending is None
