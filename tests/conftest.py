@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import sys
 import warnings
 from pathlib import Path
@@ -79,6 +81,20 @@ def teacher_config(root: Path) -> dict[str, Any]:
         "model": copy.deepcopy(TINY_TEACHER_MODEL),
         "data": copy.deepcopy(TINY_DATA),
     }
+
+
+def run_main(args: list[str]) -> tuple[str, int | None]:
+    """Run ``sacd ARGS`` in-process; return what it printed (stdout and stderr) and its exit code."""
+    from sacd.cli import main
+
+    out = io.StringIO()
+    code = None
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        try:
+            main(args)
+        except SystemExit as done:
+            code = done.code
+    return out.getvalue(), code
 
 
 @pytest.fixture(scope="session")

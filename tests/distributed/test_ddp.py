@@ -8,8 +8,6 @@ banks apply every rank's batch in rank order. Evaluation under DDP counts each s
 
 from __future__ import annotations
 
-import copy
-import csv
 import os
 import subprocess
 import sys

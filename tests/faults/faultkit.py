@@ -11,7 +11,6 @@ import builtins
 import contextlib
 import errno
 import hashlib
-import io
 import os
 import shutil
 import sys
@@ -21,6 +20,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from conftest import run_main  # noqa: F401 - re-exported for the fault modules
 
 #: name fragments of temporary files that a completed or failed write must not leave behind
 PARTIAL_MARKERS = (".partial", ".sacd-write-test", ".tmp")
@@ -248,18 +248,16 @@ def single_threaded() -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def run_main(args: list[str]) -> tuple[str, int | None]:
-    """Run ``sacd ARGS`` in-process; return what it printed (stdout and stderr) and its exit code."""
-    from sacd.cli import main
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread() -> Iterator[None]:
+    with single_threaded():
+        yield
 
-    out = io.StringIO()
-    code = None
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-        try:
-            main(args)
-        except SystemExit as done:
-            code = done.code
-    return out.getvalue(), code
+
+@pytest.fixture
+def finished_run(tmp_path_factory: pytest.TempPathFactory, tiny_teacher: Path) -> Path:
+    """A finished KD run (checkpoints, metrics, test predictions), shared read-only."""
+    return session_folder("finished-run", tmp_path_factory, lambda folder: finish_a_run(folder, tiny_teacher))
 
 
 # -- data and results made once per session ---------------------------------------------------

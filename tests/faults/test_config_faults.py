@@ -5,39 +5,27 @@ from __future__ import annotations
 
 import copy
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from conftest import distiller_config, teacher_config, write_config
-from faultkit import (
+from faultkit import (  # noqa: F401 - fixtures are found by name
+    _one_torch_thread,
+    finished_run,
     assert_no_partials,
     assert_unchanged,
     copy_of,
-    finish_a_run,
     fit,
     new_entries,
     run_main,
     session_folder,
-    single_threaded,
     snapshot,
 )
 
 RUN = Path("kd") / "version_0"
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> Iterator[None]:
-    with single_threaded():
-        yield
-
-
-@pytest.fixture
-def finished_run(tmp_path_factory: pytest.TempPathFactory, tiny_teacher: Path) -> Path:
-    """A finished KD run (checkpoints, metrics, test predictions), shared read-only."""
-    return session_folder("finished-run", tmp_path_factory, lambda folder: finish_a_run(folder, tiny_teacher))
 
 
 @pytest.fixture

@@ -4,24 +4,23 @@ error that names the file and the fix, and leave earlier results and the epoch c
 from __future__ import annotations
 
 from dataclasses import dataclass
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import distiller_config, write_config
-from faultkit import (
+from faultkit import (  # noqa: F401 - fixtures are found by name
+    _one_torch_thread,
+    finished_run,
     DenyWrites,
     assert_no_partials,
     assert_unchanged,
     copy_of,
     cut_video,
     deny_reads,
-    finish_a_run,
     fit,
     new_entries,
     session_folder,
-    single_threaded,
     snapshot,
     synthesize_nights,
 )
@@ -37,22 +36,10 @@ PREDICT = str(REPO / "experiments" / "predict.yaml")
 DATA_ARGS = {"frames": 4, "frame_size": 16, "val_subjects": 1, "test_subjects": 1, "batch_size": 8}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> Iterator[None]:
-    with single_threaded():
-        yield
-
-
 @pytest.fixture
 def nights(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Path:
     """A private copy of three synthetic nights (EDF+, MJPEG, CSV, manifest) to damage."""
     return copy_of(session_folder("nights", tmp_path_factory, synthesize_nights), tmp_path / "data")
-
-
-@pytest.fixture
-def finished_run(tmp_path_factory: pytest.TempPathFactory, tiny_teacher: Path) -> Path:
-    """A finished KD run (checkpoints, metrics, test predictions), shared read-only."""
-    return session_folder("finished-run", tmp_path_factory, lambda folder: finish_a_run(folder, tiny_teacher))
 
 
 @dataclass

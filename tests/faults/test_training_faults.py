@@ -9,24 +9,22 @@ import csv
 import errno
 import io
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 from conftest import distiller_config, write_config
-from faultkit import (
+from faultkit import (  # noqa: F401 - fixtures are found by name
+    _one_torch_thread,
+    finished_run,
     DenyWrites,
     DiskFull,
     assert_no_partials,
     assert_unchanged,
     copy_of,
-    finish_a_run,
     fit,
     new_entries,
-    session_folder,
-    single_threaded,
     snapshot,
 )
 
@@ -37,18 +35,6 @@ from sacd.cli import SacdCLI
 #: best-by-epoch (mode min): epoch 0 stays the best, so later epochs save only last.ckpt
 EPOCH_ZERO_IS_BEST = ["--checkpoint.monitor", "epoch", "--checkpoint.mode", "min"]
 RUN = Path("kd") / "version_0"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> Iterator[None]:
-    with single_threaded():
-        yield
-
-
-@pytest.fixture
-def finished_run(tmp_path_factory: pytest.TempPathFactory, tiny_teacher: Path) -> Path:
-    """A finished KD run (checkpoints, metrics, test predictions), shared read-only."""
-    return session_folder("finished-run", tmp_path_factory, lambda folder: finish_a_run(folder, tiny_teacher))
 
 
 def _config(root: Path, class_path: str, teacher: Path, epochs: int, **init_args: Any) -> str:

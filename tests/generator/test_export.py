@@ -20,7 +20,6 @@ from datamodules.generator.export import (
 )
 from datamodules.generator.night import SyntheticNight
 from datamodules.generator.report import night_report
-from datamodules.stages import STAGES
 
 SAMPLE_RATE_HZ = 100.0
 FPS_HZ = 2.0

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import csv
 import json
 from pathlib import Path
@@ -11,38 +9,27 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import TINY_DATA, distiller_config, teacher_config, trainer_config, write_config
+from conftest import TINY_DATA, distiller_config, run_main, teacher_config, trainer_config, write_config
 
-from sacd.cli import SacdCLI, main
-
-
-def _run_capturing(args: list[str]) -> tuple[str, int | None]:
-    out = io.StringIO()
-    code = None
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-        try:
-            main(args)
-        except SystemExit as exit_:
-            code = exit_.code
-    return out.getvalue(), code
+from sacd.cli import SacdCLI
 
 
 def test_help_lists_the_distillers_and_datamodules():
-    text, code = _run_capturing(["fit", "--help"])
+    text, code = run_main(["fit", "--help"])
     assert code == 0
     for name in ("distillers.KD", "distillers.FitNets", "distillers.Vanilla", "sacd.EEGTeacher"):
         assert name in text
-    top, _ = _run_capturing(["--help"])
+    top, _ = run_main(["--help"])
     assert "distillers.KD" in top and "datamodules.SyntheticNights" in top
 
 
 def test_print_config_round_trips(tmp_path, tiny_teacher):
     config = write_config(tmp_path / "kd.yaml", distiller_config(tmp_path, "distillers.KD", str(tiny_teacher)))
-    first, code = _run_capturing(["fit", "-c", str(config), "--model.init_args.temperature", "2.5", "--print_config"])
+    first, code = run_main(["fit", "-c", str(config), "--model.init_args.temperature", "2.5", "--print_config"])
     assert code == 0
     printed = tmp_path / "printed.yaml"
     printed.write_text(first)
-    second, code = _run_capturing(["fit", "-c", str(printed), "--print_config"])
+    second, code = run_main(["fit", "-c", str(printed), "--print_config"])
     assert code == 0 and second == first
     loaded = yaml.safe_load(first)
     assert loaded["model"]["init_args"]["temperature"] == 2.5
@@ -72,10 +59,10 @@ def test_typo_in_a_config_key_fails_with_a_clear_error(tmp_path, tiny_teacher):
     config = distiller_config(tmp_path, "distillers.KD", str(tiny_teacher))
     config["model"]["init_args"]["temprature"] = 3.0
     path = write_config(tmp_path / "typo.yaml", config)
-    text, code = _run_capturing(["fit", "-c", str(path)])
+    text, code = run_main(["fit", "-c", str(path)])
     assert code == 2
     assert "temprature" in text
-    text, code = _run_capturing(
+    text, code = run_main(
         ["fit", "-c", str(write_config(tmp_path / "ok.yaml", distiller_config(tmp_path, "distillers.KD", None))),
          "--trainer.max_epoch", "3"]
     )
