@@ -8,7 +8,8 @@ through ``sacd fit`` (one training step: speed does not depend on the weights), 
 
 1. decoding alone: iterating the prediction dataloader (both passes over the video, standardisation);
 2. inference alone: the student's forward pass on the same number of epochs of random clips;
-3. end to end: ``sacd predict`` (decoding, inference and writing the outputs), with peak memory.
+3. end to end: ``sacd predict`` (decoding, inference and writing the outputs), with its peak memory
+   (the child's own high-water mark, see ``process_memory.py``).
 
 Prints epochs per second for each and the ratio of decoding to inference.
 """
@@ -16,7 +17,6 @@ Prints epochs per second for each and the ratio of decoding to inference.
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import yaml
+from process_memory import MemorySampler
 
 
 def make_student(folder: Path, student: str, frames: int, size: int) -> Path:
@@ -109,15 +110,20 @@ def main() -> None:
         start = time.perf_counter()
         with open(folder / "predict.log", "w") as log:
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-            _, status, usage = os.wait4(process.pid, 0)  # this child's own peak memory, not the exporter's
+            sampler = MemorySampler(process.pid)  # the child's own high-water mark (see process_memory)
+            sampler.start()
+            returncode = process.wait()
+            sampler.stop()
         total_s = time.perf_counter() - start
-        if os.waitstatus_to_exitcode(status) != 0:
+        if returncode != 0:
             raise SystemExit(f"sacd predict failed:\n{(folder / 'predict.log').read_text()[-3000:]}")
-        peak_gib = usage.ru_maxrss / 2**20
+        peak_gib = sampler.peaks["hwm"] / 1024
+        scratch_gib = sampler.peaks["file"] / 1024
 
     print(f"{epochs} epochs, {args.frames} frames of {args.frame_size} px, student {args.student}")
     print(f"  sacd predict     {total_s:7.1f} s  {epochs / total_s:8.1f} epochs/s (process start and outputs included)")
-    print(f"  decoding / inference time: {decode_s / infer_s:.2f}; peak memory of sacd predict {peak_gib:.2f} GiB")
+    print(f"  decoding / inference time: {decode_s / infer_s:.2f}; peak memory of sacd predict {peak_gib:.2f} GiB "
+          f"(file-backed at most {scratch_gib:.2f} GiB: libraries and the clip scratch's pages)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -15,16 +15,22 @@ from __future__ import annotations
 
 import errno
 import os
+import uuid
+from pathlib import Path
+from typing import Any
 
 import lightning as L
+import torch
 from fsspec.implementations.local import LocalFileSystem
+from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from sacd.atomic import NO_SPACE
 
 
 class ResumableCheckpoint(ModelCheckpoint):
-    """``ModelCheckpoint`` whose ``last.ckpt`` follows every epoch (written atomically by Lightning)."""
+    """``ModelCheckpoint`` whose ``last.ckpt`` follows every epoch (written atomically, see
+    :class:`AtomicCheckpointIO`), and whose failed saves name the file and the fix."""
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_validation_end(trainer, pl_module)
@@ -52,6 +58,35 @@ class ResumableCheckpoint(ModelCheckpoint):
             raise (OSError(error.errno, message) if error.errno else OSError(message)) from error
         if local and _stamp(filepath) in (None, before):
             raise PermissionError(errno.EACCES, _not_saved(filepath, errno.EACCES, "permission denied"))
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Local checkpoints are written to a temporary file in the checkpoint's own folder, synced, then
+    renamed over the target, so a kill at any moment leaves the previous file or the new one.
+
+    Lightning's own save goes through a temporary file in the system's temp folder; when that is on
+    another filesystem (a tmpfs ``/tmp``), the final move is a copy, and a kill during the copy
+    leaves a truncated ``last.ckpt``. The temporary name holds no ``last``, so Lightning's search
+    for the newest ``last*.ckpt`` (``--ckpt_path last``) never picks up a partial file. Remote paths
+    (``s3://`` and the like) keep Lightning's handling.
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        target = str(path)
+        if "://" in target and not target.startswith("file://"):
+            super().save_checkpoint(checkpoint, path, storage_options)
+            return
+        target_path = Path(target.removeprefix("file://"))
+        target_path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target_path.parent / f".checkpoint-{uuid.uuid4().hex}.partial"  # hex digits never spell "last"
+        try:
+            with open(temporary, "wb") as handle:
+                torch.save(checkpoint, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, target_path)
+        finally:
+            temporary.unlink(missing_ok=True)
 
 
 def _stamp(path: str) -> tuple[int, int, int, int] | None:

@@ -15,12 +15,13 @@ from typing import Any
 
 import lightning as L
 import yaml
+from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 import datamodules
 import distillers
 from datamodules import PairedDataModule
-from sacd.checkpointing import ResumableCheckpoint
+from sacd.checkpointing import AtomicCheckpointIO, ResumableCheckpoint
 from sacd.callbacks import EnvironmentRecord, FitSummary, ResumableRandomness, TestReportWriter
 from sacd.predict_setup import PLACEHOLDER_MODEL, checkpoint_model, match_clip_size, stager_config
 from sacd.quiet import silence_third_party_noise
@@ -76,6 +77,13 @@ class SacdCLI(LightningCLI):
         kwargs.setdefault("trainer_defaults", {"callbacks": callbacks})
         kwargs.setdefault("parser_kwargs", {"description": zoo_description(), "allow_abbrev": False})
         super().__init__(StagingModule, L.LightningDataModule, args=args, run=run, **kwargs)
+
+    def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
+        """The trainer, with checkpoints written atomically beside their target unless a plugin chose otherwise."""
+        trainer = super().instantiate_trainer(**kwargs)
+        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
+            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+        return trainer
 
     @classmethod
     def create(cls, args: Sequence[str]) -> SacdCLI:

@@ -11,6 +11,7 @@ import builtins
 import contextlib
 import errno
 import hashlib
+import io
 import os
 import shutil
 import sys
@@ -192,11 +193,12 @@ def _can_create(folder: Path) -> bool:
 
 
 class DiskFull:
-    """Fail the ``nth`` write of a file whose final path satisfies ``hits`` with ENOSPC, after writing half.
+    """Fail the ``nth`` checkpoint save to a path satisfying ``hits`` with ENOSPC, after writing half.
 
-    Patches the file object Lightning (through fsspec) writes checkpoints with. ``before`` holds the
-    snapshot of ``watch`` taken at the moment of the fault, ``tables`` the text of its CSV files then,
-    and ``temp`` the scratch file being written.
+    Patches the serialisation inside :class:`sacd.checkpointing.AtomicCheckpointIO`, so the fault
+    strikes while the scratch file beside the checkpoint is being written, as a full disk would.
+    ``before`` holds the snapshot of ``watch`` taken at the moment of the fault, ``tables`` the text
+    of its CSV files then, and ``temp`` the scratch file being written.
     """
 
     def __init__(self, hits: Callable[[str], bool], nth: int, watch: Path) -> None:
@@ -205,31 +207,47 @@ class DiskFull:
         self.before: dict[str, str] | None = None
         self.tables: dict[str, str] = {}
         self.temp: Path | None = None
-        self._patch: Any = None
+        self._patches: list[Any] = []
 
     def __enter__(self) -> DiskFull:
-        from fsspec.implementations.local import LocalFileOpener
+        import torch
 
-        real_write = LocalFileOpener.write
-        fault = self
+        from sacd.checkpointing import AtomicCheckpointIO
 
-        def write(opener: Any, data: Any, *args: Any, **kwargs: Any) -> Any:
-            if fault.hits(str(opener.path)):
+        real_save_checkpoint, real_torch_save = AtomicCheckpointIO.save_checkpoint, torch.save
+        fault, saving = self, {}
+
+        def save_checkpoint(io_: Any, checkpoint: Any, path: Any, storage_options: Any = None) -> None:
+            saving["target"] = str(path)
+            try:
+                real_save_checkpoint(io_, checkpoint, path, storage_options)
+            finally:
+                saving.clear()
+
+        def torch_save(obj: Any, handle: Any, *args: Any, **kwargs: Any) -> None:
+            target = saving.get("target")
+            if target is not None and fault.hits(target):
                 fault.count += 1
                 if fault.count == fault.nth:
-                    fault.before = snapshot(fault.watch)
+                    fault.temp = Path(handle.name)
+                    scratch = str(fault.temp.relative_to(fault.watch))
+                    fault.before = {key: value for key, value in snapshot(fault.watch).items() if key != scratch}
                     fault.tables = {str(p.relative_to(fault.watch)): p.read_text() for p in fault.watch.rglob("*.csv")}
-                    fault.temp = Path(getattr(opener, "temp", opener.path))
-                    opener.f.write(bytes(data)[: len(data) // 2])
+                    whole = io.BytesIO()
+                    real_torch_save(obj, whole)
+                    handle.write(whole.getvalue()[: len(whole.getvalue()) // 2])
                     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            return real_write(opener, data, *args, **kwargs)
+            real_torch_save(obj, handle, *args, **kwargs)
 
-        self._patch = mock.patch.object(LocalFileOpener, "write", write)
-        self._patch.start()
+        self._patches = [mock.patch.object(AtomicCheckpointIO, "save_checkpoint", save_checkpoint),
+                         mock.patch("sacd.checkpointing.torch.save", torch_save)]  # fmt: skip
+        for patch in self._patches:
+            patch.start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self._patch.stop()
+        for patch in self._patches:
+            patch.stop()
 
 
 # -- running commands ------------------------------------------------------------------------

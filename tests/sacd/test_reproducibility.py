@@ -34,6 +34,9 @@ def test_the_same_config_and_seed_give_the_same_metrics_twice(tmp_path, tiny_tea
     weights = [torch.load(cli.trainer.checkpoint_callback.last_model_path, weights_only=False)["state_dict"]
                for cli in (first, second)]  # fmt: skip
     assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])
+    from sacd.checkpointing import AtomicCheckpointIO
+
+    assert isinstance(first.trainer.strategy.checkpoint_io, AtomicCheckpointIO)
     for cli in (first, second):  # each run keeps its resolved config, versions and revision beside its results
         folder = Path(cli.trainer.log_dir)
         assert (folder / "config.yaml").is_file()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from conftest import distiller_config, write_config
@@ -58,3 +60,40 @@ def test_each_rank_restores_its_own_random_states_and_a_changed_world_restores_n
     with pytest.warns(UserWarning, match="holds random states for 2 process"):
         callback.on_load_checkpoint(SimpleNamespace(world_size=4, global_rank=0), None, checkpoint)
     assert callback._pending is None
+
+
+def test_a_checkpoint_is_renamed_into_place_from_its_own_folder(tmp_path, monkeypatch):
+    """Only a rename within one filesystem is atomic; the temporary name never looks like ``last``."""
+    import os
+
+    from sacd.checkpointing import AtomicCheckpointIO
+
+    renames = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda source, target: (renames.append((source, target)), real_replace(source, target)))
+    target = tmp_path / "checkpoints" / "last.ckpt"
+    AtomicCheckpointIO().save_checkpoint({"step": torch.tensor(1)}, target)
+    (source, destination), = renames
+    assert Path(source).parent == Path(destination).parent == target.parent and "last" not in Path(source).name
+    assert torch.load(target, weights_only=True)["step"] == 1
+    assert [path.name for path in target.parent.iterdir()] == ["last.ckpt"]
+
+
+def test_a_save_interrupted_midway_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
+    import sacd.checkpointing
+
+    from sacd.checkpointing import AtomicCheckpointIO
+
+    target = tmp_path / "last.ckpt"
+    AtomicCheckpointIO().save_checkpoint({"step": torch.tensor(1)}, target)
+    before = target.read_bytes()
+
+    def half_written(checkpoint, handle):
+        handle.write(before[: len(before) // 2])
+        raise KeyboardInterrupt  # as if the process stopped in the middle of writing
+
+    monkeypatch.setattr(sacd.checkpointing.torch, "save", half_written)
+    with pytest.raises(KeyboardInterrupt):
+        AtomicCheckpointIO().save_checkpoint({"step": torch.tensor(2)}, target)
+    assert target.read_bytes() == before
+    assert [path.name for path in tmp_path.iterdir()] == ["last.ckpt"]
