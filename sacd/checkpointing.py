@@ -108,3 +108,13 @@ def _not_saved(filepath: str, code: int | None, reason: str) -> str:
         f"could not save checkpoint {filepath} ({cause}); {fix} or set --checkpoint.dirpath to another folder, then "
         "resume with --ckpt_path and the last checkpoint kept. Checkpoints already written are unchanged."
     )
+
+
+def newest_last_checkpoint(folders: list[Path]) -> Path | None:
+    """The most recently written ``last*.ckpt`` under ``folders`` (any logger version), or None.
+
+    Lightning looks for ``--ckpt_path last`` only in the new run's own folder, which a versioned
+    logger (``version_N``) has just created empty; a killed run's checkpoint is in an earlier one.
+    """
+    found = [path for folder in folders if folder.is_dir() for path in folder.rglob("last*.ckpt") if path.is_file()]
+    return max(found, key=lambda path: path.stat().st_mtime_ns, default=None)

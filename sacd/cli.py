@@ -21,12 +21,12 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 import datamodules
 import distillers
 from datamodules import PairedDataModule
-from sacd.checkpointing import AtomicCheckpointIO, ResumableCheckpoint
+from sacd.checkpointing import AtomicCheckpointIO, ResumableCheckpoint, newest_last_checkpoint
 from sacd.callbacks import EnvironmentRecord, FitSummary, ResumableRandomness, TestReportWriter
 from sacd.predict_setup import PLACEHOLDER_MODEL, checkpoint_model, match_clip_size, stager_config
 from sacd.quiet import silence_third_party_noise
 from sacd.staging import MONITOR, StagingModule
-from sacd.fit_checks import check_resumable, check_writable_folder, plain_config
+from sacd.fit_checks import check_resumable, check_writable_folder, plain_config, run_folders
 from sacd.teacher import check_teacher_checkpoint
 from sacd.teacher_store import cached_teacher
 
@@ -120,6 +120,8 @@ class SacdCLI(LightningCLI):
         """Lightning's reading of the checkpoint's hyper-parameters, with an error that names a bad file."""
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if subcommand == "fit" and ckpt_path == "last":
+            ckpt_path = self._resolve_last(self.config[subcommand])
         if ckpt_path and ckpt_path != "last" and not Path(ckpt_path).is_file():
             raise FileNotFoundError(f"checkpoint {ckpt_path} does not exist; give the path of a .ckpt file")
         configured = plain_config(self.config[subcommand].get("model")) if subcommand == "fit" and ckpt_path else {}
@@ -133,6 +135,18 @@ class SacdCLI(LightningCLI):
             ) from error
         if ckpt_path and ckpt_path != "last" and configured:
             check_resumable(ckpt_path, configured)
+
+    def _resolve_last(self, config: Any) -> str | None:
+        """``fit --ckpt_path last``: the newest ``last.ckpt`` of this run's earlier versions, else a fresh start."""
+        folders = run_folders(plain_config(config))
+        found = newest_last_checkpoint(folders)
+        if found is None:
+            print(f"--ckpt_path last: no last.ckpt under {', '.join(map(str, folders))}; starting a new fit")
+            config["ckpt_path"] = None
+            return None
+        print(f"--ckpt_path last: resuming from {found}")
+        config["ckpt_path"] = str(found)
+        return str(found)
 
     def instantiate_classes(self) -> None:
         """Instantiate; an error that a model's or datamodule's ``__init__`` raises comes out as itself, not

@@ -84,3 +84,22 @@ def plain_config(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [plain_config(item) for item in value]
     return value
+
+
+def run_folders(config: dict[str, Any]) -> list[Path]:
+    """Where a fit's checkpoints go, over all its logger versions: ``checkpoint.dirpath`` when set,
+    else the logger's ``save_dir/name`` (each ``version_N`` below it), else the root folder."""
+    dirpath = (config.get("checkpoint") or {}).get("dirpath")
+    if dirpath:
+        return [Path(dirpath)]
+    trainer = config.get("trainer") or {}
+    root = Path(trainer.get("default_root_dir") or ".")
+    logger = trainer.get("logger")
+    if isinstance(logger, list):
+        logger = logger[0] if logger else False
+    if isinstance(logger, dict):
+        args = logger.get("init_args") or {}
+        return [Path(args.get("save_dir") or root) / str(args.get("name") or "lightning_logs")]
+    if logger is False:
+        return [root]
+    return [root / "lightning_logs"]  # Lightning's default logger

@@ -97,3 +97,46 @@ def test_a_save_interrupted_midway_leaves_the_previous_checkpoint(tmp_path, monk
         AtomicCheckpointIO().save_checkpoint({"step": torch.tensor(2)}, target)
     assert target.read_bytes() == before
     assert [path.name for path in tmp_path.iterdir()] == ["last.ckpt"]
+
+
+@pytest.mark.parametrize("delay_s", [0.0, 0.25])
+def test_a_fit_killed_with_sigkill_resumes_with_ckpt_path_last_to_the_same_weights(tmp_path, tiny_teacher, delay_s):
+    """SIGKILL once the first last.ckpt exists (plus a delay, so the kill lands in training or in a save),
+    then ``sacd fit --ckpt_path last`` from the same config: it finds the killed run's checkpoint in
+    the earlier logger version and ends bit-identical to a run that was never stopped."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    def config(name: str) -> str:
+        values = distiller_config(tmp_path / name, "distillers.SACD", str(tiny_teacher))
+        values["trainer"].update(max_epochs=6, limit_train_batches=3, deterministic=True)
+        return str(write_config(tmp_path / f"{name}.yaml", values))
+
+    whole = _final_state(SacdCLI.create(["fit", "-c", config("whole")]))
+    killed_config = config("killed")
+    (tmp_path / "cwd").mkdir()  # `-m` puts the working folder on sys.path: keep it empty
+    process = subprocess.Popen([sys.executable, "-m", "sacd", "fit", "-c", killed_config], cwd=tmp_path / "cwd",
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 300
+    while not list((tmp_path / "killed").rglob("last.ckpt")):
+        assert process.poll() is None and time.monotonic() < deadline, "the fit ended before writing last.ckpt"
+        time.sleep(0.02)
+    time.sleep(delay_s)
+    os.killpg(process.pid, signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL, "the fit finished before it could be killed"
+    resumed = SacdCLI.create(["fit", "-c", killed_config, "--ckpt_path", "last"])
+    assert resumed.trainer.current_epoch == 6 and "version_0" in str(resumed.trainer.ckpt_path)
+    final = _final_state(resumed)
+    different = [key for key in whole if not torch.equal(whole[key], final[key])]
+    assert not different, f"weights differ after a SIGKILL and resume: {different[:5]}"
+
+
+def test_ckpt_path_last_without_an_earlier_run_starts_a_new_fit_and_says_so(tmp_path, tiny_teacher, capsys):
+    values = distiller_config(tmp_path / "fresh", "distillers.KD", str(tiny_teacher))
+    cli = SacdCLI.create(["fit", "-c", str(write_config(tmp_path / "fresh.yaml", values)), "--ckpt_path", "last"])
+    printed = capsys.readouterr().out
+    assert f"no last.ckpt under {tmp_path / 'fresh' / 'kd'}; starting a new fit" in printed
+    assert cli.trainer.ckpt_path is None and cli.trainer.current_epoch == 1
