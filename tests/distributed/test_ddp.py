@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 import sys
 from pathlib import Path
 
@@ -24,19 +25,40 @@ DISTILLERS = ["Vanilla", "KD", "FitNets", "RKD", "PKT", "SP", "DKD", "CRD", "CCL
 BANKS = {name: ("student_bank", "teacher_bank") for name in ("CRD", "CCL", "SACD")}
 
 
-def ddp_fit(root: Path, name: str, teacher: Path, extra: list[str] = (), epochs: int = 2,
-            class_path: str | None = None) -> Path:  # fmt: skip
-    """Run a 2-process CPU DDP fit of the tiny config; returns the folder the probe wrote to."""
+def prepare_ddp_fit(root: Path, name: str, teacher: Path, epochs: int = 2) -> tuple[Path, Path]:
+    """The config of a 2-process CPU DDP fit of the tiny setup, and the folder its probe writes to."""
     root.mkdir(parents=True, exist_ok=True)
-    config = distiller_config(root, class_path or f"distillers.{name}", str(teacher))
+    config = distiller_config(root, f"distillers.{name}", str(teacher))
     probe = root / "probe"
     config["trainer"].update(strategy="ddp", devices=2, max_epochs=epochs, limit_train_batches=2, deterministic=True,
                              callbacks=[{"class_path": "rank_probe.RankStateProbe",
                                          "init_args": {"folder": str(probe)}}])  # fmt: skip
-    path = write_config(root / f"{name}.yaml", config)
-    done = run_sacd(["fit", "-c", str(path), *extra], root)
-    assert done.returncode == 0, f"DDP fit of {name} failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
+    return write_config(root / f"{name}.yaml", config), probe
+
+
+def ddp_fit(root: Path, name: str, teacher: Path, extra: list[str] = (), epochs: int = 2) -> Path:
+    """Run a 2-process CPU DDP fit of the tiny setup; returns the folder the probe wrote to."""
+    config, probe = prepare_ddp_fit(root, name, teacher, epochs)
+    check_finished(name, run_sacd(["fit", "-c", str(config), *extra], root))
     return probe
+
+
+def check_finished(name: str, done: subprocess.CompletedProcess) -> None:
+    assert done.returncode == 0, f"DDP fit of {name} failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
+
+
+@pytest.fixture(scope="module")
+def zoo_under_ddp(tmp_path_factory: pytest.TempPathFactory, tiny_teacher: Path) -> dict[str, tuple[Path, Path]]:
+    """Every distiller's DDP fit, three at a time (a fit's two processes spend much of their time
+    waiting on each other); maps each name to its run folder and probe folder."""
+    root = tmp_path_factory.mktemp("zoo-ddp")
+    fits = {name: prepare_ddp_fit(root / name, name, tiny_teacher) for name in DISTILLERS}
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        done = pool.map(lambda name: run_sacd(["fit", "-c", str(fits[name][0])], root / name), DISTILLERS)
+        outcomes = dict(zip(DISTILLERS, done))
+    for name, outcome in outcomes.items():
+        check_finished(name, outcome)
+    return {name: (root / name, probe) for name, (_, probe) in fits.items()}
 
 
 def run_sacd(args: list[str], root: Path) -> subprocess.CompletedProcess:
@@ -56,8 +78,9 @@ def load_ranks(probe: Path) -> tuple[dict, dict]:
 
 
 @pytest.mark.parametrize("name", DISTILLERS)
-def test_every_distiller_trains_under_ddp_with_ranks_in_agreement(tmp_path, tiny_teacher, name):
-    first, second = load_ranks(ddp_fit(tmp_path, name, tiny_teacher))
+def test_every_distiller_trains_under_ddp_with_ranks_in_agreement(zoo_under_ddp, name):
+    folder, probe = zoo_under_ddp[name]
+    first, second = load_ranks(probe)
     assert first["world_size"] == second["world_size"] == 2
     assert first["steps"] == second["steps"] == 4  # 2 epochs x 2 batches on each rank
     assert first["state"].keys() == second["state"].keys()
@@ -72,7 +95,7 @@ def test_every_distiller_trains_under_ddp_with_ranks_in_agreement(tmp_path, tiny
     # validation metrics are synchronised; train/* are each rank's own step losses, as Lightning logs them
     evaluation = [{key: value for key, value in rank["metrics"].items() if key.startswith("val/")} for rank in (first, second)]
     assert "val/macro_f1" in evaluation[0] and evaluation[0] == evaluation[1]
-    checkpoints = list((tmp_path / name.lower()).rglob("last.ckpt"))
+    checkpoints = list((folder / name.lower()).rglob("last.ckpt"))
     assert len(checkpoints) == 1 and not any(key.startswith("teacher.") for key in
                                              torch.load(checkpoints[0], weights_only=False)["state_dict"])  # fmt: skip
 
