@@ -313,18 +313,21 @@ def _pair_hint(requested: str) -> str:
     return f", and the single electrodes {active!r} with {references!r} to re-reference"
 
 
-def check_readable(path: Path, what: str) -> None:
-    """A RecordingError naming ``path`` if it cannot be opened (permissions) or is empty (a failed copy)."""
+def check_readable(path: Path, what: str, error_type: type[ValueError] = RecordingError) -> None:
+    """An ``error_type`` naming ``path`` if it cannot be opened (permissions) or is empty (a failed copy).
+
+    Readers (MNE, decord, PyAV) report both as a corrupt file, which sends the user the wrong way.
+    """
     try:
         with open(path, "rb") as handle:
             empty = not handle.read(1)
     except OSError as error:
-        raise RecordingError(
+        raise error_type(
             f"{path}: cannot open the {what} ({error.strerror or error}); make the file readable by this user "
             "(e.g. chmod a+r) or copy it somewhere readable"
         ) from error
     if empty:
-        raise RecordingError(f"{path}: the {what} file is empty (0 bytes); copy it again or re-export it")
+        raise error_type(f"{path}: the {what} file is empty (0 bytes); copy it again or re-export it")
 
 
 def _check_edf_size(path: Path) -> None:

@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from datamodules.recorded.psg import check_readable
+
 #: backends a ``NightVideo`` may be asked to use
 BACKENDS: tuple[str, ...] = ("auto", "decord", "pyav")
 #: frames decoded and resized at a time: bounds memory whatever the night's length
@@ -300,15 +302,7 @@ def _index_file(path: Path, backend: str) -> _Segment:
     """Frame timestamps and size of one file, read with the requested backend."""
     if not path.is_file():
         raise VideoError(f"{path}: no such video file; check the path (a night in segments needs every file)")
-    try:
-        open(path, "rb").close()  # decord and PyAV report an unreadable file as an undecodable one
-    except OSError as error:
-        raise VideoError(
-            f"{path}: cannot open the video ({error.strerror or error}); make the file readable by this user "
-            "(e.g. chmod a+r) or copy it somewhere readable"
-        ) from error
-    if path.stat().st_size == 0:
-        raise VideoError(f"{path}: the file is empty (0 bytes); re-export or re-copy the video")
+    check_readable(path, "video", VideoError)
     errors = []
     if backend in ("auto", "decord"):
         try:
