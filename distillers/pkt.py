@@ -12,7 +12,12 @@ from distillers.losses import PKTLoss
 
 
 class PKT(Distiller):
-    """Cross-entropy plus the PKT divergence of the pooled embeddings (weight 30000, as in the CRD benchmark)."""
+    """Cross-entropy plus the PKT divergence of the pooled embeddings (weight 30000).
+
+    Source: Passalis and Tefas, "Learning Deep Representations with Probabilistic Knowledge Transfer"
+    (ECCV 2018); the weight is RepDistiller's (``-b 30000``), set for its loss, which averages over the
+    B x B pairs, as :class:`distillers.losses.PKTLoss` does. Departures: none.
+    """
 
     default_loss_weights: ClassVar[dict[str, float]] = {"ce": 1.0, "pkt": 30000.0}
     pkt_loss = PKTLoss()

@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 
+from distillers.base import Outputs
 from distillers.losses import PKTLoss, RKDLoss, SPLoss
 
 
@@ -62,21 +63,43 @@ def test_rkd_is_zero_for_a_scaled_copy_and_for_a_single_sample():
 
 
 def _pkt_reference(s, t, eps=1e-7):
+    """RepDistiller's PKT (the source of the weight 30000): vectors over (norm + eps), mean over the B x B pairs."""
+
     def probs(x):
-        x = [[v / max(math.sqrt(sum(a * a for a in row)), eps) for v in row] for row in x]
+        x = [[v / (math.sqrt(sum(a * a for a in row)) + eps) for v in row] for row in x]
         sim = [[(sum(a * b for a, b in zip(r1, r2)) + 1) / 2 for r2 in x] for r1 in x]
         return [[v / sum(row) for v in row] for row in sim]
 
     ps, pt = probs(s.tolist()), probs(t.tolist())
-    return sum(pt[i][j] * math.log((pt[i][j] + eps) / (ps[i][j] + eps)) for i in range(len(ps)) for j in range(len(ps)))
+    n = len(ps)
+    return sum(pt[i][j] * math.log((pt[i][j] + eps) / (ps[i][j] + eps)) for i in range(n) for j in range(n)) / n**2
 
 
-@pytest.mark.parametrize("batch", [1, 2, 4])
+@pytest.mark.parametrize("batch", [1, 2, 4, 7, 16])
 def test_pkt_matches_the_reference(batch):
     torch.manual_seed(10 + batch)
     student, teacher = torch.randn(batch, 3, dtype=torch.float64), torch.randn(batch, 6, dtype=torch.float64)
-    assert PKTLoss()(student, teacher).item() == pytest.approx(_pkt_reference(student, teacher), abs=1e-6)
+    assert PKTLoss()(student, teacher).item() == pytest.approx(_pkt_reference(student, teacher), abs=1e-9)
     assert PKTLoss()(teacher, teacher).item() == pytest.approx(0.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("batch", [2, 7, 16])
+def test_pkt_weighted_term_is_the_references_weighted_term(batch, tiny_teacher):
+    """The distiller's weighted PKT term equals 30000 x RepDistiller's mean-over-pairs loss at any batch size."""
+    from conftest import TINY_STUDENT
+
+    from distillers import PKT
+    from sacd.models import X3D
+
+    model = PKT(X3D(**TINY_STUDENT["init_args"]), teacher_checkpoint=str(tiny_teacher))
+    torch.manual_seed(batch)
+    student = torch.randn(batch, 16, dtype=torch.float64)
+    teacher = torch.randn(batch, 16, dtype=torch.float64)
+    outputs = lambda features: Outputs(features, torch.zeros(batch, 5, dtype=torch.float64))  # noqa: E731
+    losses = model.distill(outputs(student), outputs(teacher), {"label": torch.zeros(batch, dtype=torch.long)})
+    weighted = model.loss_weights["pkt"] * losses["pkt"].item()
+    assert model.loss_weights["pkt"] == 30000.0
+    assert weighted == pytest.approx(30000.0 * _pkt_reference(student, teacher), rel=1e-9, abs=1e-9)
 
 
 def _sp_reference(s, t):
