@@ -173,13 +173,18 @@ class PairedDataModule(L.LightningDataModule, abc.ABC):
             self._datasets[name] = dataset
         return self._datasets[name]
 
-    def _balancing_weights(self, dataset: IndexedDataset) -> torch.Tensor:
-        """Per-sample weights that make every stage equally likely to be drawn."""
-        labels = getattr(dataset.dataset, "labels", None)
+    def labels(self, name: SplitName) -> torch.Tensor:
+        """(items,) int64 stage of every item of a split, in ``"index"`` order (class-balanced sampling,
+        CRD's other-class negatives)."""
+        dataset = self.dataset(name).dataset
+        labels = getattr(dataset, "labels", None)
         if labels is None:
-            name = type(dataset.dataset).__name__
-            raise TypeError(f"balanced_sampling needs a dataset with a `labels` array; {name} has none")
-        labels = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
+            raise TypeError(f"{type(dataset).__name__} has no `labels` array: give it one (the stage of every item, in order)")
+        return torch.as_tensor(np.asarray(labels), dtype=torch.int64)
+
+    def _balancing_weights(self, name: SplitName) -> torch.Tensor:
+        """Per-sample weights that make every stage equally likely to be drawn."""
+        labels = self.labels(name)
         counts = torch.bincount(labels, minlength=self.num_classes).clamp_min(1)
         return (1.0 / counts.double())[labels]
 
@@ -187,7 +192,7 @@ class PairedDataModule(L.LightningDataModule, abc.ABC):
         dataset = self.dataset(name)
         sampler = None
         if shuffle:  # an order that depends on (seed, epoch) only: a resumed run sees the same batches
-            weights = self._balancing_weights(dataset) if self.balanced_sampling else None
+            weights = self._balancing_weights(name) if self.balanced_sampling else None
             sampler = EpochSampler(len(dataset), self.seed, weights)
         elif self._distributed():  # Lightning's padded sampler would count repeated samples in the metrics
             sampler = EvaluationShard(len(dataset), self.trainer.world_size, self.trainer.global_rank)

@@ -1,8 +1,9 @@
-"""CRD: contrastive representation distillation with memory banks of both modalities (Tian et al., 2020)."""
+"""CRD: contrastive representation distillation with memory banks of both modalities
+(Tian, Krishnan and Isola, ICLR 2020; defaults from their RepDistiller code)."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -16,9 +17,20 @@ from distillers.memory import IndexedBank
 class CRD(Distiller):
     """Cross-entropy plus 0.8 x CRD: each modality's embedding contrasted with the other's memory bank.
 
-    Both embeddings are projected to a shared space; each bank keeps one momentum-averaged entry per
-    training sample. A student anchor's positive is the teacher bank's entry of the same sample and its
-    negatives are other samples' entries, and the same the other way round.
+    Both embeddings are projected to a shared 128-d space; each bank keeps one momentum-averaged
+    entry per training sample. A student anchor's positive is the teacher bank's entry of the same
+    sample and its K negatives are other samples' entries, and the same the other way round. As in
+    RepDistiller's CIFAR-100 sampler (``cls_negative``, mode ``exact``), each anchor draws its K
+    negatives, with replacement, from the samples of the other classes. Defaults are RepDistiller's:
+    K = 16384, tau 0.07, momentum 0.5, weight 0.8 beside cross-entropy 1.
+
+    Each anchor is scored against the whole bank in one (B, N) product, from which its own entry and
+    its drawn negatives are gathered: the same scores as the reference's (B, 1 + K, D) gather, at the
+    cost of one matrix product.
+
+    Departures: bank slots start as random unit vectors (RepDistiller: uniform in +-1/sqrt(D/3)).
+    The negatives are drawn from the labels of the training set, which :meth:`on_fit_start` reads
+    from the datamodule (:meth:`set_train_labels` for use without a trainer).
 
     Args:
         student: the video network.
@@ -26,9 +38,10 @@ class CRD(Distiller):
         num_negatives: K, bank entries drawn as negatives per anchor.
         temperature: NCE temperature tau.
         momentum: bank update ``m * old + (1 - m) * new``.
-        class_conditional: count drawn entries of the anchor's class as positives too (not negatives).
-        shared_negatives: draw one set of K entries per step for the whole batch (one (B, K) score
-            matrix) instead of K per anchor (a (B, K, D) gather, as the reference implementation does).
+        negatives: ``"other_classes"`` (the reference's draw) or ``"uniform"`` over all other samples,
+            whatever their class.
+        class_conditional: with uniform negatives, count drawn entries of the anchor's class as
+            positives too (not negatives).
     """
 
     default_loss_weights: ClassVar[dict[str, float]] = {"ce": 1.0, "crd": 0.8}
@@ -40,46 +53,81 @@ class CRD(Distiller):
         num_negatives: int = 16384,
         temperature: float = 0.07,
         momentum: float = 0.5,
+        negatives: Literal["other_classes", "uniform"] = "other_classes",
         class_conditional: bool = False,
-        shared_negatives: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(student, **kwargs)
+        if negatives not in ("other_classes", "uniform"):
+            raise ValueError(f"negatives must be 'other_classes' or 'uniform', got {negatives!r}")
+        if class_conditional and negatives == "other_classes":
+            raise ValueError("class_conditional counts drawn entries of the anchor's class as positives, and "
+                             "negatives='other_classes' draws none: set negatives: uniform")  # fmt: skip
         self.add_cross_modal_memory(feature_dim, momentum)
         self.num_negatives = num_negatives
+        self.negatives = negatives
         self.class_conditional = class_conditional
-        self.shared_negatives = shared_negatives
         self.nce_student_anchor = CRDNCELoss(self.num_train_samples, temperature)
         self.nce_teacher_anchor = CRDNCELoss(self.num_train_samples, temperature)
+        # row c lists the training samples whose class is not c (padded); derived from the data, not saved
+        self.register_buffer("other_class_slots", torch.zeros(0, 0, dtype=torch.long), persistent=False)
+        self.register_buffer("other_class_counts", torch.zeros(0, dtype=torch.long), persistent=False)
+
+    def on_fit_start(self) -> None:
+        super().on_fit_start()
+        if self.negatives == "other_classes":
+            datamodule = getattr(self.trainer, "datamodule", None)
+            if datamodule is None or not hasattr(datamodule, "labels"):
+                raise ValueError("CRD draws negatives from the other classes and reads the training labels from the "
+                                 "datamodule: fit with a datamodules.PairedDataModule, or set negatives: uniform")  # fmt: skip
+            self.set_train_labels(datamodule.labels("train"))
+
+    def set_train_labels(self, labels: torch.Tensor) -> None:
+        """Index, per class, the training samples of the other classes (``labels[i]``: stage of sample i)."""
+        labels = torch.as_tensor(labels, dtype=torch.long).cpu()
+        if len(labels) != self.num_train_samples:
+            raise ValueError(f"got {len(labels)} training labels for num_train_samples={self.num_train_samples}")
+        rows = [(labels != stage).nonzero().flatten() for stage in range(self.num_classes)]
+        counts = torch.tensor([len(row) for row in rows])
+        present = torch.unique(labels).tolist()
+        if any(counts[stage] == 0 for stage in present):
+            raise ValueError("every training sample has the same stage: CRD has no other-class negatives to draw; "
+                             "set negatives: uniform")  # fmt: skip
+        table = torch.zeros(self.num_classes, int(counts.max()), dtype=torch.long)
+        for stage, row in enumerate(rows):
+            table[stage, : len(row)] = row
+        device = self.student_bank.features.device
+        self.other_class_slots, self.other_class_counts = table.to(device), counts.to(device)
 
     def distill(self, student: Outputs, teacher: Outputs | None, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         ids, labels = batch["index"], batch["label"]
         v, e = self.embed_student(student.features), self.embed_teacher(teacher.features)
-        slots = self._draw_slots(ids)
-        positive = (self.teacher_bank.labels[slots] == labels[:, None]) if self.class_conditional else None
-        valid = slots != ids[:, None]
-        valid[:, 0] = True
-        crd = self._nce(v, self.teacher_bank, slots, positive, valid, self.nce_student_anchor)
-        crd = crd + self._nce(e, self.student_bank, slots, positive, valid, self.nce_teacher_anchor)
+        drawn = self._draw_negatives(ids, labels)
+        positive = (self.teacher_bank.labels[drawn] == labels[:, None]) if self.class_conditional else None
+        crd = self._nce(v, self.teacher_bank, ids, drawn, positive, self.nce_student_anchor)
+        crd = crd + self._nce(e, self.student_bank, ids, drawn, positive, self.nce_teacher_anchor)
         self.student_bank.update(v, labels, ids)
         self.teacher_bank.update(e, labels, ids)
         return {"ce": F.cross_entropy(student.logits, labels), "crd": crd}
 
-    def _draw_slots(self, ids: torch.Tensor) -> torch.Tensor:
-        """(B, 1 + K) bank slots: each anchor's own sample, then K uniform draws."""
-        if self.shared_negatives:
-            drawn = torch.randint(0, self.num_train_samples, (self.num_negatives,), device=ids.device)
-            drawn = drawn.expand(len(ids), -1)
-        else:
-            drawn = self.teacher_bank.sample_negatives(ids, self.num_negatives)
-        return torch.cat([ids[:, None], drawn], dim=1)
+    def _draw_negatives(self, ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """(B, K) bank slots per anchor: other classes' samples, or any sample but the anchor's own."""
+        if self.negatives == "uniform":
+            return self.teacher_bank.sample_negatives(ids, self.num_negatives)
+        if not len(self.other_class_counts):
+            raise RuntimeError("CRD's other-class negatives need the training labels: call set_train_labels(labels) "
+                               "first (a fit does it from the datamodule)")  # fmt: skip
+        counts = self.other_class_counts[labels].unsqueeze(1)
+        uniform = torch.rand(len(labels), self.num_negatives, device=labels.device)
+        positions = torch.minimum((uniform * counts).long(), counts - 1)
+        return self.other_class_slots[labels.unsqueeze(1), positions]
 
-    def _nce(self, anchor: torch.Tensor, bank: IndexedBank, slots: torch.Tensor, positive: torch.Tensor | None,
-             valid: torch.Tensor, loss: CRDNCELoss) -> torch.Tensor:
-        """Score anchors against bank entries at ``slots`` (before this step's update) and apply NCE."""
-        if self.shared_negatives:  # one (B, K) product instead of a (B, K, D) gather
-            own = (bank.features[slots[:, 0]] * anchor).sum(1, keepdim=True)
-            scores = torch.cat([own, anchor @ bank.features[slots[0, 1:]].T], dim=1)
-        else:
-            scores = torch.einsum("bkd,bd->bk", bank.features[slots], anchor)
-        return loss(scores, positive, valid)
+    @staticmethod
+    def _nce(anchor: torch.Tensor, bank: IndexedBank, ids: torch.Tensor, drawn: torch.Tensor,
+             positive: torch.Tensor | None, loss: CRDNCELoss) -> torch.Tensor:
+        """Score anchors against their own and their drawn bank entries (before this step's update), then NCE."""
+        entries = bank.features.to(anchor.dtype, copy=True)  # a copy: the bank is updated before backward
+        scores = anchor @ entries.T  # (B, N): every entry once
+        scored = torch.cat([scores.gather(1, ids[:, None]), scores.gather(1, drawn)], dim=1)
+        mask = None if positive is None else torch.cat([torch.ones_like(positive[:, :1]), positive], dim=1)
+        return loss(scored, mask)
