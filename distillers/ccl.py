@@ -1,15 +1,15 @@
-"""CCL: compositional contrastive learning across modalities (Chen et al., 2021).
+"""CCL: compositional contrastive learning (Chen, Xian, Koepke, Shan and Akata, CVPR 2021,
+"Distilling Audio-Visual Knowledge by Compositional Contrastive Learning"; released code yanbeic/CCL).
 
-A composition head fuses the teacher's and the student's embeddings and is trained to classify
-(training only), and a class-level contrastive term pulls each video embedding towards EEG
-embeddings of its stage and away from the other stages, with a label-aware memory bank supplying
-keys beyond the batch.
+A composition head fuses the fixed teacher embedding ``e`` with the student's ``v`` into
+``m = e + W[n(e); n(v)]`` and classifies it. Three pairs are contrasted, each in both directions,
+over the keys of the batch: (video, composed), (video, teacher) and (composed, teacher). A symmetric
+KL ties the student's class distribution to the composition head's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -17,99 +17,57 @@ from torch import nn
 
 from distillers.base import Distiller, Outputs
 from distillers.heads import CompositionHead
-from distillers.losses import BankTripletLoss, LabelAwareNCELoss
-from distillers.memory import IndexedBank
+from distillers.losses import CCLContrastLoss, SymmetricKLLoss
 
 
 class CCL(Distiller):
-    """Cross-entropy, the composition head's cross-entropy and a label-aware cross-modal contrast.
+    """CCL as released: ``ce``, ``compose``, ``contrast`` (three pairs) and ``jsd`` (weight 0.5).
+
+    The released training loop steps two optimisers on two sums. The student learns from
+    CE(student) + C(video, composed) + C(video, teacher) + JSD; the composition head from
+    CE(composed) + C(video, composed) + C(composed, teacher) + JSD. Here one optimiser steps on one
+    sum with the same gradients: CE(composed) and C(composed, teacher) are computed from a second
+    pass of the head over the detached student embedding, so they train the head and send nothing
+    into the student. Defaults are the release's for its audio teacher (``main.py``): tau 0.5 and
+    JSD weight 0.5; its two optimisers share their settings, so one optimiser loses nothing.
+
+    Departures: where the student's and teacher's embedding widths differ (the release assumed 512
+    and 512), the student embedding is first mapped to the teacher's width by a linear layer
+    (``align``, trained with the student); with equal widths there is none. An anchor whose keys all
+    share its class scores 0 for the other-class mean, where the release divides by zero. The
+    symmetric KL is exact, without the release's 1e-10 inside its logarithm.
 
     Args:
         student: the video network.
-        terms: the losses to compute (default: all of ``default_loss_weights``); leaving one out
-            removes it, and the heads it needs, entirely.
-        feature_dim: width of the shared contrastive space both embeddings are projected to.
-        contrast_flavour: ``"nce"`` (class-level NCE with temperature) or ``"triplet"`` (hinge over
-            the ``hardest_k`` hardest same-stage and other-stage keys, with ``margin``).
-        temperature: NCE temperature.
-        margin: triplet margin between unit-vector distances.
-        hardest_k: how many of the hardest positives and negatives each triplet anchor uses.
-        bank_keys: K, past embeddings drawn from the memory bank as extra keys at each step.
-        bank_momentum: the bank keeps one entry per training sample, ``m * old + (1 - m) * new``.
-        symmetric: also contrast EEG anchors against video keys, and average the two directions.
+        temperature: tau of the contrastive softmax.
     """
 
-    default_loss_weights: ClassVar[dict[str, float]] = {"ce": 1.0, "compose": 1.0, "contrast": 1.0}
+    default_loss_weights: ClassVar[dict[str, float]] = {"ce": 1.0, "compose": 1.0, "contrast": 1.0, "jsd": 0.5}
 
-    def __init__(
-        self,
-        student: nn.Module,
-        terms: Sequence[str] | None = None,
-        feature_dim: int = 128,
-        contrast_flavour: Literal["nce", "triplet"] = "nce",
-        temperature: float = 0.07,
-        margin: float = 0.5,
-        hardest_k: int = 5,
-        bank_keys: int = 4096,
-        bank_momentum: float = 0.5,
-        symmetric: bool = False,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, student: nn.Module, temperature: float = 0.5, **kwargs: Any) -> None:
         super().__init__(student, **kwargs)
-        self.terms = self._checked_terms(terms)
         student_dim, teacher_dim = self.embedding_dims()
-        if "compose" in self.terms:
-            self.composition = CompositionHead(teacher_dim, student_dim, self.num_classes)
-        if "contrast" in self.terms:
-            self.add_cross_modal_memory(feature_dim, bank_momentum)
-            self.bank_keys = bank_keys
-            self.symmetric = symmetric
-            if contrast_flavour == "nce":
-                self.contrast_loss: nn.Module = LabelAwareNCELoss(temperature)
-            elif contrast_flavour == "triplet":
-                self.contrast_loss = BankTripletLoss(margin, hardest_k)
-            else:
-                raise ValueError(f"contrast_flavour must be 'nce' or 'triplet', got {contrast_flavour!r}")
-
-    def _checked_terms(self, terms: Sequence[str] | None) -> tuple[str, ...]:
-        known = tuple(self.default_loss_weights)
-        if terms is None:
-            return known
-        unknown = sorted(set(terms) - set(known))
-        if unknown or not terms:
-            raise ValueError(f"{type(self).__name__} terms must be a non-empty subset of {list(known)}, got {list(terms)}")
-        return tuple(name for name in known if name in terms)
+        self.align = nn.Identity() if student_dim == teacher_dim else nn.Linear(student_dim, teacher_dim)
+        self.composition = CompositionHead(teacher_dim, teacher_dim, self.num_classes)
+        self.contrast_loss = CCLContrastLoss(temperature)
+        self.jsd_loss = SymmetricKLLoss(1.0)
 
     def distill(self, student: Outputs, teacher: Outputs | None, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         labels = batch["label"]
-        losses = {}
-        if "ce" in self.terms:
-            losses["ce"] = F.cross_entropy(student.logits, labels)
-        if "compose" in self.terms:
-            losses["compose"] = F.cross_entropy(self.composition(teacher.features, student.features), labels)
-        if "contrast" in self.terms:
-            losses["contrast"] = self._contrast(student.features, teacher.features, labels, batch["index"])
-        return losses
+        video, eeg = self.align(student.features), teacher.features.detach()
+        composed_logits, composed = self.composition(eeg, video)
+        head_logits, head_composed = self.composition(eeg, video.detach())  # trains the head alone
+        contrast = (
+            self._both_ways(video, composed, labels)
+            + self._both_ways(video, eeg, labels)
+            + self._both_ways(head_composed, eeg, labels)
+        )
+        return {
+            "ce": F.cross_entropy(student.logits, labels),
+            "compose": F.cross_entropy(head_logits, labels),
+            "contrast": contrast,
+            "jsd": self.jsd_loss(student.logits, composed_logits),
+        }
 
-    def _contrast(self, video: torch.Tensor, eeg: torch.Tensor, labels: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-        """Video anchors against this batch's and the bank's EEG keys (and the reverse when symmetric)."""
-        v, e = self.embed_student(video), self.embed_teacher(eeg.detach())
-        slots = self._bank_slots(ids.device)
-        loss = self.contrast_loss(v, labels, *self._keys(e, labels, self.teacher_bank, slots))
-        if self.symmetric:
-            loss = 0.5 * (loss + self.contrast_loss(e, labels, *self._keys(v, labels, self.student_bank, slots)))
-        self.student_bank.update(v, labels, ids)
-        self.teacher_bank.update(e, labels, ids)
-        return loss
-
-    def _bank_slots(self, device: torch.device) -> torch.Tensor:
-        """Up to ``bank_keys`` filled bank slots, drawn at random (both banks fill the same slots)."""
-        filled = self.teacher_bank.filled().nonzero().flatten()
-        if len(filled) > self.bank_keys:
-            filled = filled[torch.randperm(len(filled), device=device)[: self.bank_keys]]
-        return filled
-
-    @staticmethod
-    def _keys(batch_keys: torch.Tensor, labels: torch.Tensor, bank: IndexedBank, slots: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        keys = torch.cat([batch_keys, bank.features[slots].to(batch_keys.dtype)])
-        return keys, torch.cat([labels, bank.labels[slots]])
+    def _both_ways(self, a: torch.Tensor, b: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.contrast_loss(a, b, labels) + self.contrast_loss(b, a, labels)

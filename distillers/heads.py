@@ -19,10 +19,12 @@ class Projection(nn.Module):
 
 
 class CompositionHead(nn.Module):
-    """Composes teacher and student embeddings, ``m = e + W [norm(e); norm(v)]``, and classifies ``m``.
+    """CCL's composition of teacher and student embeddings, ``m = e + W [n(e); n(v)]``, and a linear
+    classifier on ``m`` (``models/composition_classifier.py`` of the CCL release, with normalisation on).
 
-    The residual keeps the teacher's embedding as the base and lets the student's embedding move it;
-    the head is used in training only, so it shapes the student without being deployed.
+    The residual keeps the fixed teacher embedding as the base and lets the student's embedding move
+    it; the head is used in training only (CCL and SACD), so it shapes the student without being
+    deployed. Returns the class logits of ``m`` and ``m`` itself.
     """
 
     def __init__(self, teacher_dim: int, student_dim: int, num_classes: int) -> None:
@@ -30,8 +32,9 @@ class CompositionHead(nn.Module):
         self.compose = nn.Linear(teacher_dim + student_dim, teacher_dim)
         self.classifier = nn.Linear(teacher_dim, num_classes)
 
-    def forward(self, teacher: torch.Tensor, student: torch.Tensor) -> torch.Tensor:
-        """Class logits of the composed embedding (the teacher side is detached)."""
+    def forward(self, teacher: torch.Tensor, student: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits, composed embedding); the teacher side is detached."""
         teacher = teacher.detach()
         joint = torch.cat([F.normalize(teacher, dim=1), F.normalize(student, dim=1)], dim=1)
-        return self.classifier(teacher + self.compose(joint))
+        composed = teacher + self.compose(joint)
+        return self.classifier(composed), composed

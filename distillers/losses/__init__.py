@@ -1,5 +1,6 @@
 """Distillation losses as plain ``nn.Module``s, each testable without a trainer."""
 
+from distillers.losses.ccl_contrast import CCLContrastLoss
 from distillers.losses.contrast import BankTripletLoss, LabelAwareNCELoss
 from distillers.losses.crd import CRDNCELoss
 from distillers.losses.dkd import DKDLoss
@@ -12,6 +13,6 @@ from distillers.losses.structure import GraphSimilarityLoss, GraphSimilarityNetw
 from distillers.losses.symmetric_kl import SymmetricKLLoss
 
 __all__ = [
-    "BankTripletLoss", "CRDNCELoss", "DKDLoss", "GraphSimilarityLoss", "GraphSimilarityNetwork", "HintLoss", "KDLoss",
+    "BankTripletLoss", "CCLContrastLoss", "CRDNCELoss", "DKDLoss", "GraphSimilarityLoss", "GraphSimilarityNetwork", "HintLoss", "KDLoss",
     "LabelAwareNCELoss", "PKTLoss", "RKDLoss", "SPLoss", "SimilarityGraphKLLoss", "SymmetricKLLoss", "as_sequence",
 ]

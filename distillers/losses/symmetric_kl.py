@@ -1,6 +1,6 @@
-"""Symmetric KL between student and teacher soft predictions.
+"""Symmetric KL between two soft predictions (what CCL's released code calls its "JSD" loss).
 
-Forward KL alone lets the student spread mass where the teacher has none; adding the reverse
+Forward KL alone lets one distribution spread mass where the other has none; adding the reverse
 direction also penalises that, which suits a weaker modality copying a stronger one.
 """
 
@@ -12,9 +12,11 @@ from torch import nn
 
 
 class SymmetricKLLoss(nn.Module):
-    """``T^2 * mean_b [KL(p_t || p_s) + KL(p_s || p_t)]`` with ``p = softmax(z / T)`` over the last dim.
+    """``T^2 * mean_b [KL(p || q) + KL(q || p)]`` with ``p = softmax(a / T)``, ``q = softmax(b / T)``.
 
-    The teacher is detached; ``T^2`` keeps the gradient scale independent of the temperature.
+    Both arguments receive gradients: a caller that distils from a fixed target detaches it (SACD's
+    teacher logits), one that trains both sides does not (CCL's student and composition head).
+    ``T^2`` keeps the gradient scale independent of the temperature.
     """
 
     def __init__(self, temperature: float = 1.0) -> None:
@@ -23,10 +25,10 @@ class SymmetricKLLoss(nn.Module):
             raise ValueError(f"temperature must be positive, got {temperature}")
         self.temperature = temperature
 
-    def forward(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
+    def forward(self, logits_a: torch.Tensor, logits_b: torch.Tensor) -> torch.Tensor:
         t = self.temperature
-        log_p_student = F.log_softmax(student_logits / t, dim=-1)
-        log_p_teacher = F.log_softmax(teacher_logits.detach() / t, dim=-1)
-        # KL(t||s) + KL(s||t) = sum (p_t - p_s)(log p_t - log p_s).
-        symmetric = (log_p_teacher.exp() - log_p_student.exp()) * (log_p_teacher - log_p_student)
+        log_p = F.log_softmax(logits_a / t, dim=-1)
+        log_q = F.log_softmax(logits_b / t, dim=-1)
+        # KL(p||q) + KL(q||p) = sum (p - q)(log p - log q).
+        symmetric = (log_p.exp() - log_q.exp()) * (log_p - log_q)
         return symmetric.sum(dim=-1).mean() * t * t

@@ -7,7 +7,7 @@ import torch
 from conftest import distiller_config, write_config
 from test_distillers import DISTILLERS
 
-from distillers.memory import _Bank
+from distillers.memory import IndexedBank
 from sacd.cli import SacdCLI
 
 
@@ -19,7 +19,7 @@ def test_each_distiller_trains_in_bf16_mixed_precision(tmp_path, tiny_teacher, c
     for name in type(cli.model).default_loss_weights:
         assert torch.isfinite(logged[f"train/{name}"]), name
     for module in cli.model.modules():
-        if isinstance(module, _Bank):
+        if isinstance(module, IndexedBank):
             assert module.features.dtype == torch.float32 and module.filled().any()
     cache = cli.model.teacher_output_cache
     if cache is not None:

@@ -1,4 +1,4 @@
-"""SACD and CCL as distillers: switchable terms, both flavours of each term, banks and heads."""
+"""SACD as a distiller: switchable terms, both flavours of each term, banks and heads."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from conftest import TINY_STUDENT
 
-from distillers import CCL, SACD
+from distillers import SACD
 from distillers.losses import SimilarityGraphKLLoss, SymmetricKLLoss
 from sacd.models import X3D
 
@@ -82,26 +82,57 @@ def test_the_published_flavours_train_every_parameter(tiny_teacher, flavours):
 
 
 def test_the_label_aware_bank_fills_with_labels_and_supplies_keys(tiny_teacher):
-    model = _model(tiny_teacher, bank_keys=4)
+    model = _model(tiny_teacher, bank_keys=40)  # more than the 32 slots: every slot, masked until filled
     assert not model.teacher_bank.filled().any()
     _losses(model, _batch(6, offset=0))
     filled = model.teacher_bank.filled()
     assert filled.nonzero().flatten().tolist() == list(range(6))
     assert model.teacher_bank.labels[:6].tolist() == (torch.arange(6) % 3).tolist()
     assert torch.equal(model.student_bank.filled(), filled)
-    slots = model._bank_slots(torch.device("cpu"))
-    assert len(slots) == 4 and set(slots.tolist()) <= set(range(6))  # at most bank_keys, only filled slots
+    slots = model.teacher_bank.draw_slots(model.bank_keys)
+    keys, key_labels, usable = model._keys(torch.zeros(6, 128), _batch()["label"], model.teacher_bank, slots)
+    assert keys.shape == (6 + 32, 128) and usable.shape == (6, 6 + 32)
+    assert usable[:, :6].all() and usable[0, 6:].tolist() == filled[slots].tolist()  # only filled bank slots count
+    assert torch.equal(key_labels[6:][usable[0, 6:]], model.teacher_bank.labels[slots][filled[slots]])
+    assert len(model.teacher_bank.draw_slots(4)) == 4
 
 
-def test_sacd_contrasts_both_ways_and_ccl_one_way(tiny_teacher):
-    sacd, ccl = _model(tiny_teacher), _model(tiny_teacher, cls=CCL)
-    assert sacd.symmetric and not ccl.symmetric
-    assert list(_losses(ccl, _batch())[0]) == ["ce", "compose", "contrast"]
+def test_a_key_drawn_from_an_empty_slot_changes_nothing(tiny_teacher):
+    """Unfilled slots hold random vectors with no label: they must neither attract nor repel."""
+    model = _model(tiny_teacher, bank_keys=32)
+    batch = _batch()
+    student, teacher = model.student_outputs(batch["video"]), model.teacher_outputs(batch["eeg"])
+    v, e = model.embed_student(student.features), model.embed_teacher(teacher.features.detach())
+    with torch.no_grad():
+        expected = model.contrast_loss(v, batch["label"], e, batch["label"])  # the batch's keys alone
+        expected = 0.5 * (expected + model.contrast_loss(e, batch["label"], v, batch["label"]))
+        got = model._contrast(student.features, teacher.features, batch["label"], batch["index"])
+    torch.testing.assert_close(got, expected)
+
+
+def test_sacd_contrasts_both_ways(tiny_teacher):
+    sacd = _model(tiny_teacher)
+    assert sacd.symmetric
     calls = []
     original = sacd.contrast_loss.forward
     sacd.contrast_loss.forward = lambda *args, **kwargs: calls.append(args[0].shape) or original(*args, **kwargs)
     _losses(sacd, _batch())
     assert len(calls) == 2
+
+
+def test_the_triplet_flavour_mines_semi_hard_keys_unless_told_otherwise(tiny_teacher):
+    assert _model(tiny_teacher, contrast_flavour="triplet").contrast_loss.mining == "semi_hard"
+    hardest = _model(tiny_teacher, contrast_flavour="triplet", triplet_mining="hardest", triplet_k=3)
+    assert (hardest.contrast_loss.mining, hardest.contrast_loss.k) == ("hardest", 3)
+
+
+def test_the_composition_head_trains_the_student_through_its_cross_entropy(tiny_teacher):
+    """SACD's reconstruction: unlike CCL, the compose term reaches the student (its only path to it)."""
+    model = _model(tiny_teacher, terms=["compose"])
+    losses, _, _ = _losses(model, _batch())
+    losses["compose"].backward()
+    assert model.student.head.weight.grad is None  # the student's own classifier is not involved ...
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.student.parameters())  # ... its backbone is
 
 
 def test_the_composition_head_is_trained_but_never_deployed(tiny_teacher):

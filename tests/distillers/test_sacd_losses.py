@@ -115,7 +115,12 @@ def test_label_aware_nce_ignores_masked_keys():
 # --- triplet
 
 
-def _triplet_reference(anchors, anchor_labels, keys, key_labels, key_mask, margin, k):
+def _squared(u, v):
+    return sum((a - b) ** 2 for a, b in zip(u, v))
+
+
+def _triplet_reference(anchors, anchor_labels, keys, key_labels, key_mask, margin, k, mining):
+    """FaceNet's triplets on squared distances of unit vectors, mined as the loss's docstring says."""
     a = [_unit(row) for row in anchors.tolist()]
     keys_ = [_unit(row) for row in keys.tolist()]
     al, kl = anchor_labels.tolist(), key_labels.tolist()
@@ -123,47 +128,100 @@ def _triplet_reference(anchors, anchor_labels, keys, key_labels, key_mask, margi
     losses = []
     for i in range(len(a)):
         usable = [j for j in range(len(keys_)) if _usable(mask, i, j)]
-        d = {j: math.dist(a[i], keys_[j]) for j in usable}
-        positives = sorted((d[j] for j in usable if kl[j] == al[i]), reverse=True)[:k]
-        negatives = sorted(d[j] for j in usable if kl[j] != al[i])[:k]
-        if not positives or not negatives:
-            continue
-        hinges = [max(0.0, dp - dn + margin) for dp in positives for dn in negatives]
-        losses.append(sum(hinges) / len(hinges))
+        d = {j: _squared(a[i], keys_[j]) for j in usable}
+        positives = [d[j] for j in usable if kl[j] == al[i]]
+        negatives = sorted(d[j] for j in usable if kl[j] != al[i])
+        if mining == "hardest":
+            triplets = [(dp, dn) for dp in sorted(positives, reverse=True)[:k] for dn in negatives[:k]]
+        else:  # semi-hard: dp < dn < dp + margin
+            def window(dp):
+                return [dn for dn in negatives if dp < dn < dp + margin]
+
+            semi_hard = sorted((dp for dp in positives if window(dp)), reverse=True)[:k]
+            triplets = [(dp, dn) for dp in semi_hard for dn in window(dp)[:k]]
+        if triplets:
+            losses.append(sum(max(0.0, dp - dn + margin) for dp, dn in triplets) / len(triplets))
     return sum(losses) / len(losses) if losses else 0.0
 
 
+@pytest.mark.parametrize("mining", ["semi_hard", "hardest"])
 @pytest.mark.parametrize("name", list(CASES))
 @pytest.mark.parametrize(("margin", "k"), [(0.5, 1), (0.5, 3), (1.2, 50)])  # k=50 exceeds every class
-def test_bank_triplet_matches_the_reference(name, margin, k):
+def test_bank_triplet_matches_the_reference(name, margin, k, mining):
     anchors, anchor_labels, keys, key_labels, key_mask = _case(*CASES[name])
-    loss = BankTripletLoss(margin, k)(anchors, anchor_labels, keys, key_labels, key_mask)
-    expected = _triplet_reference(anchors, anchor_labels, keys, key_labels, key_mask, margin, k)
+    loss = BankTripletLoss(margin, k, mining)(anchors, anchor_labels, keys, key_labels, key_mask)
+    expected = _triplet_reference(anchors, anchor_labels, keys, key_labels, key_mask, margin, k, mining)
     assert loss.dtype == torch.float64
     assert loss.item() == pytest.approx(expected, abs=1e-6)
 
 
+@pytest.mark.parametrize("batch", [1, 2, 7, 16])
+@pytest.mark.parametrize("mining", ["semi_hard", "hardest"])
+def test_bank_triplet_matches_the_reference_across_batch_sizes_with_absent_classes(batch, mining):
+    torch.manual_seed(100 + batch)
+    anchors, keys = torch.randn(batch, 6, dtype=torch.float64), torch.randn(batch + 40, 6, dtype=torch.float64)
+    anchor_labels = torch.randint(0, 3, (batch,))  # stages 3 and 4 are absent from the batch's anchors
+    key_labels = torch.cat([anchor_labels, torch.randint(0, 5, (40,))])
+    mask = torch.rand(batch, batch + 40) > 0.2
+    loss = BankTripletLoss(0.5, 5, mining)(anchors, anchor_labels, keys, key_labels, mask)
+    expected = _triplet_reference(anchors, anchor_labels, keys, key_labels, mask, 0.5, 5, mining)
+    assert loss.item() == pytest.approx(expected, abs=1e-6)
+
+
+def _on_a_line(*coordinates: float) -> torch.Tensor:
+    """Unit vectors at the given angles (radians) in a plane: squared distance 2 - 2 cos(angle difference)."""
+    angles = torch.tensor(coordinates, dtype=torch.float64)
+    return torch.stack([angles.cos(), angles.sin()], dim=1)
+
+
+def test_semi_hard_and_hardest_mining_on_a_hand_built_case():
+    """One anchor at angle 0. Positives at 0.3, 0.9, 2.0 rad, negatives at 0.5, 1.0, 3.0 rad (squared
+    distances 2 - 2 cos): d+ = 0.0893, 0.7568, 2.8323 and d- = 0.2448, 0.9194, 3.9800."""
+    anchor = _on_a_line(0.0)
+    keys = _on_a_line(0.3, 0.9, 2.0, 0.5, 1.0, 3.0)
+    key_labels = torch.tensor([0, 0, 0, 1, 1, 1])
+    d = lambda angle: 2.0 - 2.0 * math.cos(angle)  # noqa: E731
+    # semi-hard, margin 0.5, k 2: positive 0.9 rad has negative 1.0 rad in (d, d + 0.5); positive 0.3 rad has
+    # 0.5 rad in its window; positive 2.0 rad has none (3.0 rad is more than 0.5 farther). Triplets:
+    # (0.9, 1.0) and (0.3, 0.5).
+    semi = BankTripletLoss(0.5, 2, "semi_hard")(anchor, torch.tensor([0]), keys, key_labels)
+    expected = ((d(0.9) - d(1.0) + 0.5) + (d(0.3) - d(0.5) + 0.5)) / 2
+    assert semi.item() == pytest.approx(expected, abs=1e-12)
+    # k 1: only the farthest semi-hard positive (0.9 rad) and its nearest semi-hard negative
+    one = BankTripletLoss(0.5, 1, "semi_hard")(anchor, torch.tensor([0]), keys, key_labels)
+    assert one.item() == pytest.approx(d(0.9) - d(1.0) + 0.5, abs=1e-12)
+    # hardest, k 2: positives 2.0 and 0.9 rad against negatives 0.5 and 1.0 rad, all four pairs
+    hardest = BankTripletLoss(0.5, 2, "hardest")(anchor, torch.tensor([0]), keys, key_labels)
+    pairs = [max(0.0, d(p) - d(n) + 0.5) for p in (2.0, 0.9) for n in (0.5, 1.0)]
+    assert hardest.item() == pytest.approx(sum(pairs) / 4, abs=1e-12)
+    # a negative closer than every positive makes no semi-hard triplet: nothing to learn from it there
+    none = BankTripletLoss(0.1, 2, "semi_hard")(anchor, torch.tensor([0]), _on_a_line(2.0, 0.2), torch.tensor([0, 1]))
+    assert none.item() == 0.0
+
+
 def test_bank_triplet_with_one_class_only_is_a_zero_that_backpropagates():
-    anchors = torch.randn(5, 4, requires_grad=True)
-    labels = torch.zeros(5, dtype=torch.long)
-    loss = BankTripletLoss()(anchors, labels, torch.randn(9, 4), torch.zeros(9, dtype=torch.long))
-    assert loss.item() == 0.0
-    loss.backward()
-    assert anchors.grad is not None and torch.all(anchors.grad == 0)
+    for mining in ("semi_hard", "hardest"):
+        anchors = torch.randn(5, 4, requires_grad=True)
+        labels = torch.zeros(5, dtype=torch.long)
+        loss = BankTripletLoss(mining=mining)(anchors, labels, torch.randn(9, 4), torch.zeros(9, dtype=torch.long))
+        assert loss.item() == 0.0
+        loss.backward()
+        assert anchors.grad is not None and torch.all(anchors.grad == 0)
 
 
-def test_bank_triplet_gradient_is_finite_for_a_key_equal_to_its_anchor():
+@pytest.mark.parametrize("mining", ["semi_hard", "hardest"])
+def test_bank_triplet_gradient_is_finite_for_a_key_equal_to_its_anchor(mining):
     anchors = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
     keys = torch.cat([anchors.detach(), torch.randn(4, 4, dtype=torch.float64)])  # distance 0 to own copy
     labels, key_labels = torch.tensor([0, 1, 0]), torch.tensor([0, 1, 0, 1, 0, 1, 0])
-    BankTripletLoss(margin=1.0, k=2)(anchors, labels, keys, key_labels).backward()
+    BankTripletLoss(margin=1.0, k=2, mining=mining)(anchors, labels, keys, key_labels).backward()
     assert torch.isfinite(anchors.grad).all()
 
 
 # --- both contrastive losses
 
 
-@pytest.mark.parametrize("loss_fn", [LabelAwareNCELoss(), BankTripletLoss()])
+@pytest.mark.parametrize("loss_fn", [LabelAwareNCELoss(), BankTripletLoss(), BankTripletLoss(mining="hardest")])
 def test_contrastive_losses_send_gradients_to_the_anchors(loss_fn):
     anchors, anchor_labels, keys, key_labels, key_mask = _case(7, 6, 20, masked=True)
     anchors.requires_grad_(True)
@@ -171,7 +229,7 @@ def test_contrastive_losses_send_gradients_to_the_anchors(loss_fn):
     assert anchors.grad is not None and anchors.grad.abs().sum() > 0 and torch.isfinite(anchors.grad).all()
 
 
-@pytest.mark.parametrize("loss_fn", [LabelAwareNCELoss(), BankTripletLoss(k=10)])
+@pytest.mark.parametrize("loss_fn", [LabelAwareNCELoss(), BankTripletLoss(k=10), BankTripletLoss(k=10, mining="hardest")])
 def test_contrastive_losses_scale_to_a_large_bank_in_float32(loss_fn):
     torch.manual_seed(8)
     anchors = torch.randn(64, 16, requires_grad=True)
@@ -189,6 +247,8 @@ def test_contrastive_losses_reject_invalid_hyper_parameters():
         BankTripletLoss(margin=-0.1)
     with pytest.raises(ValueError, match="k"):
         BankTripletLoss(k=0)
+    with pytest.raises(ValueError, match="mining"):
+        BankTripletLoss(mining="hard")
     anchors, anchor_labels, keys, key_labels, _ = _case(9, 3, 5)
     with pytest.raises(ValueError, match="key_mask"):
         LabelAwareNCELoss()(anchors, anchor_labels, keys, key_labels, torch.ones(3, 4, dtype=torch.bool))
@@ -238,20 +298,16 @@ def test_similarity_graph_kl_for_one_or_two_samples():
     assert two.item() == 0.0
 
 
-def test_structure_and_kl_losses_never_train_the_teacher():
+def test_structure_losses_never_train_the_teacher_and_the_symmetric_kl_trains_both_sides():
     torch.manual_seed(41)
     student = torch.randn(5, 4, requires_grad=True)
     teacher = torch.randn(5, 6, requires_grad=True)
-    student_logits = torch.randn(5, 3, requires_grad=True)
-    teacher_logits = torch.randn(5, 3, requires_grad=True)
-    total = (
-        SimilarityGraphKLLoss()(student, teacher)
-        + GraphSimilarityLoss(4, 6, filters=8, tensor_slices=4)(student, teacher)
-        + SymmetricKLLoss(2.0)(student_logits, teacher_logits)
-    )
+    total = SimilarityGraphKLLoss()(student, teacher) + GraphSimilarityLoss(4, 6, filters=8, tensor_slices=4)(student, teacher)
     total.backward()
     assert student.grad is not None and student.grad.abs().sum() > 0 and teacher.grad is None
-    assert student_logits.grad is not None and student_logits.grad.abs().sum() > 0 and teacher_logits.grad is None
+    a, b = torch.randn(5, 3, requires_grad=True), torch.randn(5, 3, requires_grad=True)
+    SymmetricKLLoss(2.0)(a, b).backward()  # CCL trains student and composition head through it; SACD detaches
+    assert a.grad.abs().sum() > 0 and b.grad.abs().sum() > 0
 
 
 def test_structure_losses_reject_invalid_hyper_parameters():

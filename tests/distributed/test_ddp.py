@@ -22,7 +22,7 @@ from sacd.cli import SacdCLI
 
 HERE = Path(__file__).parent
 DISTILLERS = ["Vanilla", "KD", "FitNets", "RKD", "PKT", "SP", "DKD", "CRD", "CCL", "SACD"]
-BANKS = {name: ("student_bank", "teacher_bank") for name in ("CRD", "CCL", "SACD")}
+BANKS = {name: ("student_bank", "teacher_bank") for name in ("CRD", "SACD")}
 
 
 def prepare_ddp_fit(root: Path, name: str, teacher: Path, epochs: int = 2) -> tuple[Path, Path]:
