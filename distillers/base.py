@@ -20,16 +20,20 @@ from torch import nn
 
 from distillers.heads import Projection
 from distillers.memory import IndexedBank
-from distillers.nonfinite import non_finite_loss_error
+from distillers.nonfinite import NonFiniteLossWatch
 from distillers.teacher_cache import TAP_DTYPES, TeacherOutputCache
 from sacd.staging import StagingModule
 from sacd.taps import feature_taps
 from sacd.teacher import load_frozen_teacher
 
 TEACHER_PREFIX = "teacher."
+#: batch entry with the training samples' ids still on the host (see ``on_before_batch_transfer``)
+HOST_INDEX = "host_index"
 
 # The frozen teacher is in eval mode on purpose; Lightning's generic notice about it is noise here.
 warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode", module="lightning")
+# Distillers keep training ids on the host before the transfer (on_before_batch_transfer), beside any datamodule.
+warnings.filterwarnings("ignore", message=r"You have overridden `on_before_batch_transfer` in `LightningModule` but")
 
 
 @dataclass
@@ -103,6 +107,7 @@ class Distiller(StagingModule):
         self.teacher_output_cache: TeacherOutputCache | None = None
         if cache_teacher_outputs and self.teacher is not None and self.num_train_samples:
             self.teacher_output_cache = TeacherOutputCache(self.num_train_samples, self.hparams["teacher_sha256"], cached_tap_precision)
+        self.loss_watch = NonFiniteLossWatch()
 
     # -- what a method provides --------------------------------------------------------------
     def distill(self, student: Outputs, teacher: Outputs | None, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -148,17 +153,22 @@ class Distiller(StagingModule):
         return Outputs(features, self.teacher.head(features), dict(taps))
 
     def training_teacher_outputs(self, batch: dict[str, torch.Tensor]) -> Outputs:
-        """The teacher's outputs for a training batch, from the cache where they were computed before."""
+        """The teacher's outputs for a training batch, from the cache where they were computed before.
+
+        The cache lives in host memory and is indexed with the ids kept on the host before the batch
+        moved to the device, so that a step never waits for the device to hand them back.
+        """
         cache = self.teacher_output_cache
         if cache is None or "index" not in batch:
             return self.teacher_outputs(batch["eeg"])
-        ids = batch["index"]
-        missing = cache.missing(ids)
-        if bool(missing.any()):
-            fresh = self.teacher_outputs(batch["eeg"][missing.to(batch["eeg"].device)])
+        host = batch.get(HOST_INDEX)
+        ids = torch.from_numpy(host) if host is not None else batch["index"].cpu()
+        missing = cache.missing(ids).nonzero().flatten()
+        if len(missing):  # the samples' first sight: run the teacher on them and keep its outputs
+            fresh = self.teacher_outputs(batch["eeg"].index_select(0, missing.to(batch["eeg"].device)))
             named = {"features": fresh.features, "logits": fresh.logits}
             named.update({f"tap:{path}": value for path, value in fresh.taps.items()})
-            cache.put(ids[missing.to(ids.device)], named)
+            cache.put(ids[missing], named)
         stored = cache.get(ids, device=batch["eeg"].device)
         taps = {name.removeprefix("tap:"): value for name, value in stored.items() if name.startswith("tap:")}
         return Outputs(stored["features"], stored["logits"], taps)
@@ -187,12 +197,28 @@ class Distiller(StagingModule):
                 f"{sorted(losses)}. Fix model.init_args.loss_weights."
             )
         total = sum(self.loss_weights.get(name, 1.0) * value for name, value in losses.items())
-        if not bool(torch.isfinite(torch.as_tensor(total))):  # inputs are inspected only once the loss is bad
-            raise non_finite_loss_error(self, batch, losses, batch_idx)
+        self.loss_watch.watch(self, total, losses, batch, batch_idx)  # raises once a step's loss is known to be bad
         batch_size = len(batch["label"])
         self.log_dict({f"train/{name}": value.detach() for name, value in losses.items()}, batch_size=batch_size)
         self.log("train/loss", total, prog_bar=True, batch_size=batch_size)
         return total
+
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Keep a training batch's sample ids on the host too (as numpy, which the transfer leaves alone)."""
+        trainer = self._trainer
+        training = trainer is not None and trainer.training
+        if training and self.teacher_output_cache is not None and isinstance(batch, dict) and "index" in batch:
+            batch = {**batch, HOST_INDEX: batch["index"].numpy()}
+        return batch
+
+    def on_validation_start(self) -> None:
+        self.loss_watch.settle(self)  # no validation of weights a non-finite step updated
+
+    def on_train_epoch_end(self) -> None:
+        self.loss_watch.settle(self)
+
+    def on_train_end(self) -> None:
+        self.loss_watch.settle(self)
 
     # -- the frozen teacher ------------------------------------------------------------------
     def train(self, mode: bool = True) -> Distiller:
@@ -207,7 +233,9 @@ class Distiller(StagingModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Keep the teacher out of the student's checkpoint (its path and hash are in the hparams);
-        name the teacher-output cache, saved once beside the checkpoints, that a resumed run reads."""
+        name the teacher-output cache, saved once beside the checkpoints, that a resumed run reads.
+        Refuses (raises) if an earlier step's loss was not finite."""
+        self.loss_watch.settle(self)
         state = checkpoint["state_dict"]
         for key in [key for key in state if key.startswith(TEACHER_PREFIX)]:
             del state[key]

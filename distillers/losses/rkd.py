@@ -14,8 +14,8 @@ from torch import nn
 def _normalised_distances(x: torch.Tensor) -> torch.Tensor:
     """Pairwise Euclidean distances divided by their mean over distinct pairs (B, B)."""
     distances = torch.cdist(x, x)
-    off_diagonal = ~torch.eye(len(x), dtype=torch.bool, device=x.device)
-    return distances / distances[off_diagonal].mean().clamp_min(1e-12)
+    pairs = len(x) * (len(x) - 1)  # the diagonal is zero, so the sum over all entries is the off-diagonal sum
+    return distances / (distances.sum() / pairs).clamp_min(1e-12)
 
 
 def _angles(x: torch.Tensor) -> torch.Tensor:
