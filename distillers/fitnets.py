@@ -14,7 +14,14 @@ from sacd.taps import feature_taps
 
 
 class FitNets(Distiller):
-    """Cross-entropy plus a hint loss (weight 100, as in the CRD benchmark code) between feature maps.
+    """Cross-entropy plus a hint loss (weight 100) between an intermediate student and teacher map.
+
+    Source: Romero et al., "FitNets: Hints for Thin Deep Nets" (ICLR 2015); the weight and joint
+    training from the start are RepDistiller's (``-b 100``, ``--hint_layer 2``). Departure: the hint
+    crosses modalities, so the regressor (see :class:`distillers.losses.HintLoss`) averages the video
+    map over space, maps its channels with a 1x1 convolution and BatchNorm, and resamples its time
+    axis to the EEG map's; it has no ReLU (RepDistiller's ``ConvReg`` has one), since the EEG hint
+    takes negative values.
 
     Args:
         student: the video network.

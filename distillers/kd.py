@@ -15,6 +15,9 @@ from distillers.losses import KDLoss
 class KD(Distiller):
     """Cross-entropy plus ``T^2``-scaled KL to the teacher's soft targets (0.1 CE + 0.9 KD by default).
 
+    Source: Hinton, Vinyals and Dean, "Distilling the Knowledge in a Neural Network" (2015); the
+    weights 0.1 / 0.9 and T = 4 are RepDistiller's (``-r 0.1 -a 0.9``, ``--kd_T 4``). Departures: none.
+
     Args:
         student: the video network.
         temperature: softmax temperature T.

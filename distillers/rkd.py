@@ -12,7 +12,11 @@ from distillers.losses import RKDLoss
 
 
 class RKD(Distiller):
-    """Cross-entropy plus distance (weight 25) and angle (weight 50) relations of the pooled embeddings."""
+    """Cross-entropy plus distance (weight 25) and angle (weight 50) relations of the pooled embeddings.
+
+    Source: Park, Kim, Lu and Cho, "Relational Knowledge Distillation" (CVPR 2019); the weights are
+    the paper's and RepDistiller's, which also applies RKD to the pooled embeddings. Departures: none.
+    """
 
     default_loss_weights: ClassVar[dict[str, float]] = {"ce": 1.0, "distance": 25.0, "angle": 50.0}
     rkd_loss = RKDLoss()

@@ -12,7 +12,12 @@ from distillers.losses import SPLoss
 
 
 class SP(Distiller):
-    """Cross-entropy plus similarity preservation of the pooled embeddings (weight 3000, as in the CRD benchmark)."""
+    """Cross-entropy plus similarity preservation of the pooled embeddings (weight 3000).
+
+    Source: Tung and Mori, "Similarity-Preserving Knowledge Distillation" (ICCV 2019); the weight is
+    RepDistiller's (``-b 3000``). Departure: the batch similarity matrices are built from the pooled
+    embeddings, where RepDistiller uses the last feature map before pooling.
+    """
 
     default_loss_weights: ClassVar[dict[str, float]] = {"ce": 1.0, "sp": 3000.0}
     sp_loss = SPLoss()
