@@ -2,6 +2,7 @@
 
     python benchmarks/distiller_step_time.py                       # quick-start sizes (X3D tiny, 8 x 32 px)
     python benchmarks/distiller_step_time.py --student x3d_xs --frames 16 --frame-size 112 --batch-size 16
+    python benchmarks/distiller_step_time.py --methods CRD CRD:negatives=uniform   # a method's options side by side
 
 Each method trains through Lightning for ``--epochs`` epochs of ``--steps`` batches on the same
 synthetic nights. The first epoch fills the teacher-output cache and warms up; the step times of
@@ -21,6 +22,7 @@ import warnings
 from pathlib import Path
 
 import lightning as L
+import yaml
 
 METHODS = ["Vanilla", "KD", "FitNets", "RKD", "PKT", "SP", "DKD", "CRD", "CCL", "SACD"]
 TEACHER = {"embed_dim": 128, "width": 32, "d_model": 64, "num_heads": 4, "num_layers": 1}  # quick-start teacher
@@ -61,14 +63,22 @@ def make_teacher(data, folder: Path) -> str:
     return str(path)
 
 
-def time_method(name: str, cache: bool, data, teacher: str, args: argparse.Namespace) -> float:
+def parse_method(text: str) -> tuple[str, dict]:
+    """``"CRD:negatives=uniform,num_negatives=4096"`` -> ("CRD", {"negatives": "uniform", "num_negatives": 4096})."""
+    name, _, options = text.partition(":")
+    pairs = (item.split("=", 1) for item in options.split(",") if item)
+    return name, {key: yaml.safe_load(value) for key, value in pairs}
+
+
+def time_method(method: str, cache: bool, data, teacher: str, args: argparse.Namespace) -> float:
     import distillers
     from sacd.models import create_student
 
+    name, options = parse_method(method)
     L.seed_everything(0, verbose=False)
     model = getattr(distillers, name)(
         create_student(args.student), teacher_checkpoint=teacher, cache_teacher_outputs=cache,
-        num_train_samples=data.num_train_samples, video_shape=data.video_shape, eeg_shape=data.eeg_shape,
+        num_train_samples=data.num_train_samples, video_shape=data.video_shape, eeg_shape=data.eeg_shape, **options,
     )
     timer = StepTimer(skip_epochs=1)
     _trainer(args.epochs, args.steps, [timer]).fit(model, datamodule=data)
@@ -84,7 +94,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8, help="batches per epoch")
     parser.add_argument("--epochs", type=int, default=3, help="the first is warm-up and fills the cache")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--methods", nargs="+", default=METHODS)
+    parser.add_argument("--methods", nargs="+", default=METHODS, help="names, or NAME:OPTION=VALUE,... for a variant")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     logging.getLogger("lightning").setLevel(logging.WARNING)
@@ -116,12 +126,13 @@ def main() -> None:
 
     print(f"\nstudent {args.student}, {args.frames} frames of {args.frame_size} px, batch {args.batch_size}, "
           f"{args.rounds} rounds; step time / Vanilla's (median over rounds)")  # fmt: skip
-    print(f"{'method':<10} {'cache on':>9} {'cache off':>10} {'ms/step (on)':>13}")
+    width = max(10, *(len(name) for name in args.methods))
+    print(f"{'method':<{width}} {'cache on':>9} {'cache off':>10} {'ms/step (on)':>13}")
     for name in args.methods:
         on = statistics.median(ratios[(name, True)])
         off = statistics.median(ratios[(name, False)]) if (name, False) in ratios else on
         ms = statistics.median(seconds[(name, True)]) * 1000
-        print(f"{name:<10} {on:>8.2f}x {off:>9.2f}x {ms:>13.1f}")
+        print(f"{name:<{width}} {on:>8.2f}x {off:>9.2f}x {ms:>13.1f}")
 
 
 if __name__ == "__main__":
