@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import os
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,37 @@ from sacd.atomic import NO_SPACE
 
 class ResumableCheckpoint(ModelCheckpoint):
     """``ModelCheckpoint`` whose ``last.ckpt`` follows every epoch (written atomically, see
-    :class:`AtomicCheckpointIO`), and whose failed saves name the file and the fix."""
+    :class:`AtomicCheckpointIO`), whose failed saves name the file and the fix, and which remembers
+    the best checkpoint across a resume into another folder.
+
+    A fit resumed with ``--ckpt_path`` under a versioned logger writes to a new ``version_N+1``
+    folder. Lightning then keeps only the best checkpoint's path, not its score, so the resumed run's
+    first validation would become "best" and the run would end by testing another checkpoint than
+    an uninterrupted run. Here the whole best-checkpoint record comes across; checkpoints of the
+    earlier folder are never deleted from the new run.
+    """
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        saved_folder = state_dict.get("dirpath", self.dirpath)
+        if saved_folder == self.dirpath:
+            super().load_state_dict(state_dict)
+            return
+        best = state_dict.get("best_model_path") or ""
+        if best and not Path(best).is_file():
+            warnings.warn(f"resuming: the best checkpoint so far, {best}, is gone; the best is chosen again from "
+                          "the epochs still to come", stacklevel=2)  # fmt: skip
+            return
+        kept = {path: score for path, score in (state_dict.get("best_k_models") or {}).items() if Path(path).is_file()}
+        self.best_model_path, self.best_model_score = best, state_dict.get("best_model_score")
+        self.best_k_models = kept
+        self.kth_best_model_path = state_dict.get("kth_best_model_path", "") if kept else ""
+        self.kth_value = state_dict.get("kth_value", self.kth_value) if kept else self.kth_value
+        self.current_score = state_dict.get("current_score")
+
+    def _remove_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
+        """Remove a superseded checkpoint of this run's folder; one of an earlier run's folder stays."""
+        if self.dirpath is None or Path(filepath).resolve().parent == Path(self.dirpath).resolve():
+            super()._remove_checkpoint(trainer, filepath)
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_validation_end(trainer, pl_module)

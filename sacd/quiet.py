@@ -22,8 +22,6 @@ def silence_third_party_noise() -> None:
     """Idempotently filter the known third-party noise (call before Lightning builds a CLI)."""
     os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
     warnings.filterwarnings("ignore", message=r".*LeafSpec.*is deprecated")
-    # testing a checkpoint in a new log version: only the best path is restored, which is all `test` needs
-    warnings.filterwarnings("ignore", message=r"The dirpath has changed from")
     # nights stream from an iterable dataset; the prediction writer places epochs by their own ids
     warnings.filterwarnings("ignore", message=r"Couldn't infer the batch indices")
     warnings.filterwarnings("ignore", message=r"Your `IterableDataset` has `__len__` defined")  # workers take whole nights

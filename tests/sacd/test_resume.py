@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import torch
 from conftest import distiller_config, write_config
+from score_probe import MONITOR
 
 from sacd.cli import SacdCLI
 
 
 def _final_state(cli: SacdCLI) -> dict[str, torch.Tensor]:
-    checkpoint = torch.load(cli.trainer.checkpoint_callback.last_model_path, map_location="cpu", weights_only=False)
-    return checkpoint["state_dict"]
+    last = Path(cli.trainer.checkpoint_callback.dirpath) / "last.ckpt"  # (a test after the fit reloads the callback)
+    return torch.load(last, map_location="cpu", weights_only=False)["state_dict"]
 
 
 @pytest.mark.parametrize("class_path", ["distillers.Vanilla", "distillers.KD", "distillers.CRD", "distillers.SACD"])
@@ -37,6 +39,39 @@ def test_a_resumed_fit_ends_bit_identical_to_an_uninterrupted_one(tmp_path, tiny
     assert final.keys() == whole.keys()
     different = [key for key in whole if not torch.equal(whole[key], final[key])]
     assert not different, f"weights differ after resuming: {different[:5]}"
+
+
+def _probed(values: dict) -> dict:
+    """A fit whose best checkpoint, by a falling score, is the first epoch's; tested when it ends."""
+    values["test_after_fit"] = True
+    values["trainer"]["callbacks"] = [{"class_path": "score_probe.FallingScore"}]
+    values["checkpoint"] = {"monitor": MONITOR, "mode": "max"}
+    return values
+
+
+def _tested(cli: SacdCLI) -> tuple[str, dict]:
+    """The checkpoint a fit tested at its end (file name), and its test report."""
+    tested = Path(cli.trainer.ckpt_path)
+    return tested.name, json.loads(tested.with_name(tested.name.removesuffix(".ckpt") + ".test.json").read_text())
+
+
+def test_a_resumed_fit_keeps_the_best_checkpoint_of_the_interrupted_run_and_tests_it(tmp_path, tiny_teacher):
+    """The resumed run writes to a new logger version; it must still know that epoch 0 is the best
+    (Lightning alone keeps the path but not the score, and tests the resumed run's first epoch)."""
+
+    def config(name: str, epochs: int):
+        values = _probed(distiller_config(tmp_path / name, "distillers.KD", str(tiny_teacher)))
+        values["trainer"].update(max_epochs=epochs, limit_train_batches=2, deterministic=True)
+        return str(write_config(tmp_path / f"{name}-{epochs}.yaml", values))
+
+    whole = SacdCLI.create(["fit", "-c", config("whole", 3)])
+    stopped = SacdCLI.create(["fit", "-c", config("parts", 2)])  # as if killed after epoch 1's checkpoint
+    earlier = Path(stopped.trainer.checkpoint_callback.best_model_path)
+    before = sorted(path.name for path in earlier.parent.iterdir())
+    resumed = SacdCLI.create(["fit", "-c", config("parts", 3), "--ckpt_path", "last"])
+    assert "version_1" in resumed.trainer.checkpoint_callback.dirpath and Path(resumed.trainer.ckpt_path) == earlier
+    assert _tested(resumed) == _tested(whole) and _tested(whole)[0] == "epoch000.ckpt"
+    assert sorted(path.name for path in earlier.parent.iterdir()) == before  # the earlier folder keeps its files
 
 
 def test_each_rank_restores_its_own_random_states_and_a_changed_world_restores_none():
@@ -103,7 +138,8 @@ def test_a_save_interrupted_midway_leaves_the_previous_checkpoint(tmp_path, monk
 def test_a_fit_killed_with_sigkill_resumes_with_ckpt_path_last_to_the_same_weights(tmp_path, tiny_teacher, delay_s):
     """SIGKILL once the first last.ckpt exists (plus a delay, so the kill lands in training or in a save),
     then ``sacd fit --ckpt_path last`` from the same config: it finds the killed run's checkpoint in
-    the earlier logger version and ends bit-identical to a run that was never stopped."""
+    the earlier logger version, ends bit-identical to a run that was never stopped, and tests the same
+    best checkpoint with the same report."""
     import os
     import signal
     import subprocess
@@ -111,14 +147,16 @@ def test_a_fit_killed_with_sigkill_resumes_with_ckpt_path_last_to_the_same_weigh
     import time
 
     def config(name: str) -> str:
-        values = distiller_config(tmp_path / name, "distillers.SACD", str(tiny_teacher))
+        values = _probed(distiller_config(tmp_path / name, "distillers.SACD", str(tiny_teacher)))
         values["trainer"].update(max_epochs=6, limit_train_batches=3, deterministic=True)
         return str(write_config(tmp_path / f"{name}.yaml", values))
 
-    whole = _final_state(SacdCLI.create(["fit", "-c", config("whole")]))
+    uninterrupted = SacdCLI.create(["fit", "-c", config("whole")])
+    whole = _final_state(uninterrupted)
     killed_config = config("killed")
     (tmp_path / "cwd").mkdir()  # `-m` puts the working folder on sys.path: keep it empty
-    process = subprocess.Popen([sys.executable, "-m", "sacd", "fit", "-c", killed_config], cwd=tmp_path / "cwd",
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent)}  # score_probe, and no tests/distillers
+    process = subprocess.Popen([sys.executable, "-m", "sacd", "fit", "-c", killed_config], cwd=tmp_path / "cwd", env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
     deadline = time.monotonic() + 300
     while not list((tmp_path / "killed").rglob("last.ckpt")):
@@ -132,6 +170,7 @@ def test_a_fit_killed_with_sigkill_resumes_with_ckpt_path_last_to_the_same_weigh
     final = _final_state(resumed)
     different = [key for key in whole if not torch.equal(whole[key], final[key])]
     assert not different, f"weights differ after a SIGKILL and resume: {different[:5]}"
+    assert _tested(resumed) == _tested(uninterrupted)  # the same best checkpoint, tested alike
 
 
 def test_ckpt_path_last_without_an_earlier_run_starts_a_new_fit_and_says_so(tmp_path, tiny_teacher, capsys):

@@ -84,6 +84,38 @@ def test_the_smoke_sweep_killed_midway_resumes_and_ends_complete_without_duplica
     assert read_record(first)["attempts"] == 2 and (sweep_dir / "results.csv").read_text() == before
 
 
+def test_a_resumed_sweep_run_tests_the_same_best_checkpoint_as_an_uninterrupted_one(tmp_path, tiny_teacher, monkeypatch):
+    """A run interrupted after its second epoch and resumed by the runner ends with the uninterrupted
+    run's best checkpoint (the first epoch's, by a falling score) and the same test report."""
+    from sacd.sweeps.runner import execute_run, run_dir_of
+    from sacd.sweeps.spec import load_sweep
+
+    monkeypatch.setenv("PYTHONPATH", str(REPO / "tests" / "sacd"))  # score_probe for the runs' processes
+
+    def spec(name: str, epochs: int):
+        base = distiller_config(tmp_path, "distillers.KD", str(tiny_teacher))
+        base["trainer"].update(max_epochs=epochs, limit_train_batches=2, deterministic=True,
+                               callbacks=[{"class_path": "score_probe.FallingScore"}])  # fmt: skip
+        base.update(test_after_fit=True, checkpoint={"monitor": "probe/score", "mode": "max"})
+        write_config(tmp_path / f"{name}.yaml", base)
+        (tmp_path / f"{name}-sweep.yaml").write_text(yaml.safe_dump(
+            {"base": f"{name}.yaml", "methods": [{"name": "KD", "class_path": "distillers.KD"}], "seeds": [0]}))
+        return load_sweep(tmp_path / f"{name}-sweep.yaml")
+
+    whole, shorter = spec("whole", 3), spec("shorter", 2)
+    (run,) = whole.runs
+    uninterrupted = execute_run(run, whole.base, tmp_path / "uninterrupted")
+    interrupted_dir = tmp_path / "interrupted"
+    execute_run(run, shorter.base, interrupted_dir)  # two epochs ...
+    run_dir = run_dir_of(interrupted_dir, run)
+    (run_dir / "test.json").unlink()  # ... and as if killed before it finished: the runner resumes it
+    resumed = execute_run(run, whole.base, interrupted_dir)
+    assert resumed["status"] == uninterrupted["status"] == "finished" and resumed["resumed_from"].endswith("last.ckpt")
+    assert Path(resumed["tested_checkpoint"]).name == Path(uninterrupted["tested_checkpoint"]).name == "epoch000.ckpt"
+    tested = [json.loads((run_dir_of(folder, run) / "test.json").read_text()) for folder in (tmp_path / "uninterrupted", interrupted_dir)]
+    assert tested[0] == tested[1]
+
+
 def test_the_ray_backend_runs_a_sweep_on_a_local_instance_with_two_workers(tmp_path, tiny_teacher):
     pytest.importorskip("ray")
     spec = _tiny_sweep(tmp_path, tiny_teacher)
