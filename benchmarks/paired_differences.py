@@ -7,7 +7,8 @@ Runs of the sweeps are pooled by method and (fold, seed); sweeps built on the sa
 and seeds pair run for run. Every method is compared with the baseline, and each ``A=B`` of
 ``--versus`` compares A with B. For each metric (accuracy, macro-F1, kappa): the mean of
 (A - B) over the (fold, seed) pairs both finished, its 95 % t-interval, the paired
-t-test's two-sided p-value (scipy) and the wins / ties / losses. A difference whose interval
+t-test's two-sided p-value (scipy) and the wins / ties / losses. Pairs with a degenerate run (one
+stage predicted throughout, or a kappa within noise of 0) are left out and counted. A difference whose interval
 excludes 0 is marked with ``*``. With n pairs the half-width is t(0.975, n - 1) s / sqrt(n): at
 n = 3 that is 2.48 standard deviations of the differences, so only large effects can show.
 """
@@ -59,6 +60,12 @@ def print_pairs(pooled: dict, comparisons: list[tuple[str, str]]) -> None:
             print(f"{method} - {reference}: no (fold, seed) pair finished by both")
             continue
         pairs = [(pooled[method][key], pooled[reference][key]) for key in shared]
+        usable = [(a, b) for a, b in pairs if not (getattr(a, "degenerate", None) or getattr(b, "degenerate", None))]
+        left_out = f"  ({len(pairs) - len(usable)} degenerate pair(s) left out)" if len(usable) < len(pairs) else ""
+        pairs = usable
+        if not pairs:
+            print(f"{method} - {reference}: every pair has a degenerate run{left_out}")
+            continue
         cells = []
         for metric in SCALAR_METRICS:
             mean, low, high, p = paired([getattr(a, metric) - getattr(b, metric) for a, b in pairs])
@@ -67,7 +74,7 @@ def print_pairs(pooled: dict, comparisons: list[tuple[str, str]]) -> None:
         f1 = [a.macro_f1 - b.macro_f1 for a, b in pairs]
         record = f"{sum(d > 0 for d in f1)}/{sum(d == 0 for d in f1)}/{sum(d < 0 for d in f1)}"
         print(f"{method + ' - ' + reference:<44} {len(pairs):>2}  " + "  ".join(f"{cell:<34}" for cell in cells)
-              + f"  {record}")  # fmt: skip
+              + f"  {record}{left_out}")  # fmt: skip
 
 
 def main() -> None:

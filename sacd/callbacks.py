@@ -59,6 +59,9 @@ class TestReportWriter(L.Callback):
             atomic_write_text(folder / f"{stem}.test_predictions.csv", predictions_csv(rows, report.class_names))
         source = trainer.ckpt_path or "current weights"
         print(f"\n{report.format_table(f'Test ({type(pl_module).__name__}, {source})')}")
+        if report.degenerate:
+            print(f"\nWARNING: degenerate run: {report.degenerate}. It learned nothing usable on these subjects; do not "
+                  "compare methods with it (train longer, on more data, or with another learning rate).")  # fmt: skip
         print(f"\nTest metrics written to {json_path} and {csv_path}")
 
 

@@ -28,6 +28,24 @@ from torchmetrics.classification import (
 from sacd.atomic import atomic_write_text
 
 SCALAR_METRICS = ("acc", "macro_f1", "kappa")
+#: a kappa less than this many standard errors (under chance agreement) above 0 is noise
+KAPPA_NOISE_Z = 1.96
+
+
+def kappa_null_standard_error(confusion: Sequence[Sequence[int]]) -> float:
+    """Standard error of Cohen's kappa when rater and truth agree only by chance (Fleiss, Cohen and
+    Everitt, 1969): ``sqrt((pe + pe^2 - sum_i a_i b_i (a_i + b_i)) / (n (1 - pe)^2))`` with ``a``, ``b``
+    the true and predicted class proportions and ``pe = sum_i a_i b_i``; inf when it is undefined."""
+    n = sum(map(sum, confusion))
+    if n == 0:
+        return math.inf
+    true = [sum(row) / n for row in confusion]
+    predicted = [sum(column) / n for column in zip(*confusion)]
+    pe = sum(a * b for a, b in zip(true, predicted))
+    if pe >= 1.0:
+        return math.inf
+    variance = (pe + pe * pe - sum(a * b * (a + b) for a, b in zip(true, predicted))) / (n * (1.0 - pe) ** 2)
+    return math.sqrt(max(variance, 0.0))
 
 
 @dataclass
@@ -47,6 +65,19 @@ class StagingReport:
         """Number of true epochs per stage."""
         return {name: int(sum(row)) for name, row in zip(self.class_names, self.confusion)}
 
+    @property
+    def degenerate(self) -> str | None:
+        """Why these predictions show no learning (one stage for every epoch, or a kappa within noise
+        of 0), or None. Such a run's metrics say nothing about the method that produced it."""
+        predicted = [name for name, column in zip(self.class_names, zip(*self.confusion)) if sum(column)]
+        if len(predicted) == 1:
+            return f"every epoch is predicted {predicted[0]}"
+        error = kappa_null_standard_error(self.confusion)
+        if self.kappa < KAPPA_NOISE_Z * error:
+            return (f"kappa {self.kappa:.3f} is within noise of 0 (under {KAPPA_NOISE_Z} x its standard error under "
+                    f"chance agreement, {error:.3f}, over {self.num_epochs} epochs)")  # fmt: skip
+        return None
+
     def scalars(self, prefix: str = "") -> dict[str, float]:
         """Flat scalar metrics, per-class F1 as ``f1_<stage>``; what loggers and CSV rows hold."""
         values = {name: getattr(self, name) for name in SCALAR_METRICS}
@@ -54,7 +85,7 @@ class StagingReport:
         return {f"{prefix}{key}": value for key, value in values.items()}
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "support": self.support}
+        return {**asdict(self), "support": self.support, "degenerate": self.degenerate}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StagingReport:

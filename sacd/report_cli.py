@@ -44,6 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sacd.sweeps.results import (
         NoFinishedRunsError,
         collect_runs,
+        degenerate_runs,
+        degenerate_warning,
         markdown_table,
         method_summary,
         sweep_class_names,
@@ -63,6 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     plots = write_plots(sweep_dir, runs, baseline=args.baseline)
 
     summary = method_summary(runs, args.baseline)
+    degenerate = degenerate_runs(runs)
+    if degenerate:
+        print(degenerate_warning(degenerate, len(runs)).replace("**", ""))
+        print()
     print(markdown_table(summary, sweep_class_names(runs), baseline=args.baseline))
     print()
     print(f"{len(runs)} finished run(s), {len(skipped)} skipped (listed in {paths['markdown']})")

@@ -228,6 +228,18 @@ def markdown_table(summary: Sequence[dict[str, Any]], class_names: Sequence[str]
     return "\n".join(lines)
 
 
+def degenerate_runs(runs: Sequence[RunResult]) -> list[tuple[RunResult, str]]:
+    """The runs whose test predictions show no learning, each with the reason."""
+    return [(run, run.report.degenerate) for run in runs if run.report.degenerate]
+
+
+def degenerate_warning(degenerate: Sequence[tuple[RunResult, str]], total: int) -> str:
+    """One line above the table: how many runs learned nothing, and what that means for the table."""
+    return (f"**Warning: {len(degenerate)} of {total} runs are degenerate** (one stage predicted for every epoch, or a "
+            "kappa within noise of 0; listed below). They are shown in the table, but a difference between methods "
+            "that rests on them is not a comparison; paired statistics leave them out.")  # fmt: skip
+
+
 def sweep_class_names(runs: Sequence[RunResult]) -> list[str]:
     """Class names across the runs' reports, in first-seen order (the stages when there are no runs)."""
     names: list[str] = []
@@ -250,14 +262,19 @@ def _csv_text(rows: list[dict[str, Any]]) -> str:
 def results_markdown(
     sweep_dir: Path, runs: Sequence[RunResult], skipped: Sequence[str], *, baseline: str = BASELINE
 ) -> str:
-    """The whole results.md: title, counts, the table and the skipped runs."""
+    """The whole results.md: title, counts, a warning about degenerate runs, the table and the skipped runs."""
     lines = [
         f"# Sweep results: {sweep_dir.name}",
         "",
         f"{len(runs)} finished run(s) on the test subjects; {len(skipped)} skipped.",
         "",
-        markdown_table(method_summary(runs, baseline), sweep_class_names(runs), baseline=baseline),
     ]
+    degenerate = degenerate_runs(runs)
+    if degenerate:
+        lines += [degenerate_warning(degenerate, len(runs)), ""]
+    lines.append(markdown_table(method_summary(runs, baseline), sweep_class_names(runs), baseline=baseline))
+    if degenerate:
+        lines += ["", f"## Degenerate runs ({len(degenerate)})", "", *(f"- {run.run_id}: {why}" for run, why in degenerate)]
     if skipped:
         lines += ["", f"## Skipped runs ({len(skipped)})", "", *(f"- {line}" for line in skipped)]
     return "\n".join(lines) + "\n"

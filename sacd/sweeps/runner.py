@@ -148,8 +148,8 @@ def _collect_results(run_dir: Path) -> dict[str, Any]:
     if configs:
         atomic_copy(configs[-1], run_dir / "config.yaml")
     metrics = json.loads(report.read_text())
-    return {"tested_checkpoint": str(report.with_name(f"{stem}.ckpt")),
-            "acc": metrics["acc"], "macro_f1": metrics["macro_f1"], "kappa": metrics["kappa"]}  # fmt: skip
+    return {"tested_checkpoint": str(report.with_name(f"{stem}.ckpt")), "acc": metrics["acc"],
+            "macro_f1": metrics["macro_f1"], "kappa": metrics["kappa"], "degenerate": metrics.get("degenerate")}  # fmt: skip
 
 
 def _write_record(run_dir: Path, record: dict[str, Any]) -> None:

@@ -210,3 +210,18 @@ def test_optimiser_and_scheduler_come_from_the_config(tmp_path, tiny_teacher):
     }
     cli = SacdCLI.create(["fit", "-c", str(write_config(tmp_path / "cos.yaml", config))])
     assert isinstance(cli.trainer.lr_scheduler_configs[0].scheduler, torch.optim.lr_scheduler.CosineAnnealingLR)
+
+
+def test_a_test_that_predicts_one_stage_throughout_is_flagged_degenerate(tmp_path, capsys, monkeypatch):
+    from distillers import Vanilla
+
+    config = distiller_config(tmp_path, "distillers.Vanilla", None)
+    config["test_after_fit"] = True
+    monkeypatch.setattr(Vanilla, "predict_logits", lambda self, batch: torch.tensor([[5.0, 0, 0, 0, 0]]).expand(
+        len(batch["video"]), -1) + 0 * self.student(batch["video"]))  # always W, still through the student
+    cli = SacdCLI.create(["fit", "-c", str(write_config(tmp_path / "config.yaml", config))])
+    printed = capsys.readouterr().out
+    assert "WARNING: degenerate run: every epoch is predicted W" in printed
+    tested = Path(cli.trainer.ckpt_path)
+    report = json.loads(tested.with_name(tested.stem + ".test.json").read_text())
+    assert report["degenerate"] == "every epoch is predicted W"

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from sacd.metrics import StagingMetrics, StagingReport, summarize
+from sacd.metrics import StagingMetrics, StagingReport, kappa_null_standard_error, summarize
 
 NAMES = ["W", "N1", "N2", "N3", "REM"]
 
@@ -73,3 +73,24 @@ def test_summarize_gives_mean_and_sample_std():
     assert std == pytest.approx(math.sqrt(((1 - 0.875) ** 2 + (0.75 - 0.875) ** 2) / 1))
     with pytest.raises(ValueError):
         summarize([])
+
+
+def test_the_standard_error_of_kappa_under_chance_agreement_by_hand():
+    # n 50; true proportions (0.5, 0.5), predicted (0.6, 0.4): pe = 0.5, sum a b (a + b) = 0.3 x 1.1 + 0.2 x 0.9
+    expected = math.sqrt((0.5 + 0.25 - 0.51) / (50 * 0.25))
+    assert kappa_null_standard_error([[20, 5], [10, 15]]) == pytest.approx(expected)
+    assert kappa_null_standard_error([[0, 0], [0, 0]]) == math.inf
+    assert kappa_null_standard_error([[7, 0], [0, 0]]) == math.inf  # one class everywhere: pe = 1
+
+
+def test_runs_that_learned_nothing_are_called_degenerate_and_say_why():
+    target = [0, 0, 0, 0, 1, 2, 2, 3, 4, 4] * 10
+    constant = _report(target, [0] * len(target))
+    assert constant.degenerate == "every epoch is predicted W"
+    rng = torch.Generator().manual_seed(0)
+    guessing = _report(target, torch.randint(0, 5, (len(target),), generator=rng).tolist())
+    assert "within noise of 0" in guessing.degenerate and "100 epochs" in guessing.degenerate
+    learned = _report(target, [t if i % 5 else (t + 1) % 5 for i, t in enumerate(target)])  # 80 % right
+    assert learned.kappa > 0.7 and learned.degenerate is None
+    assert json.loads(json.dumps(constant.to_dict()))["degenerate"] == "every epoch is predicted W"
+    assert StagingReport.from_dict(constant.to_dict()) == constant  # the flag is derived, not stored twice

@@ -288,3 +288,35 @@ def test_report_command_fails_clearly_without_finished_runs(tmp_path: Path, caps
 
     with pytest.raises(ValueError, match="none of the runs in .* has finished yet"):
         write_results(empty)
+
+
+def test_degenerate_runs_are_flagged_above_the_table_and_listed(tmp_path, capsys):
+    root = tmp_path / "sweep"
+    root.mkdir()
+    (root / "sweep.yaml").write_text("methods: []\n")
+    for seed in (0, 1):
+        _write_run(root, f"vanilla-s{seed}", "Vanilla", seed, 0, skill=0.7)
+    constant = _write_run(root, "kd-s0", "KD", 0, 0, skill=0.7)
+    data = json.loads((constant / "test.json").read_text())
+    totals = [sum(row) for row in data["confusion"]]
+    (constant / "test.json").write_text(json.dumps(report_from_confusion(
+        [[total, 0, 0, 0, 0] for total in totals]).to_dict()))  # every epoch predicted W
+    _write_run(root, "kd-s1", "KD", 1, 0, skill=0.2)  # right no more often than chance
+    assert report_main([str(root)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("Warning: 2 of 4 runs are degenerate")
+    markdown = (root / "results.md").read_text()
+    warning, table = markdown.index("**Warning: 2 of 4 runs are degenerate**"), markdown.index("| Method")
+    assert warning < table and "## Degenerate runs (2)" in markdown
+    assert "- kd-s0: every epoch is predicted W" in markdown and "- kd-s1: kappa" in markdown
+    assert "| KD | 2 |" in markdown  # shown in the table all the same
+
+
+def test_a_sweep_runs_record_says_whether_it_is_degenerate(tmp_path):
+    from sacd.sweeps.runner import _collect_results
+
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    report = report_from_confusion([[10, 0, 0, 0, 0], [5, 0, 0, 0, 0], [8, 0, 0, 0, 0], [3, 0, 0, 0, 0], [4, 0, 0, 0, 0]])
+    (checkpoints / "epoch003.test.json").write_text(json.dumps(report.to_dict()))
+    assert _collect_results(tmp_path)["degenerate"] == "every epoch is predicted W"
