@@ -51,6 +51,10 @@ class SubjectSplit:
         return tuple(sorted(self.train + self.val + self.test))
 
 
+#: the options that make a split smaller, as the CLI spells them
+FEWER = "lower --data.init_args.val_subjects or --data.init_args.test_subjects"
+
+
 def _count(value: int | float, total: int, name: str) -> int:
     """Turn a count (int) or a fraction of ``total`` subjects (float) into a number of subjects."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
@@ -109,14 +113,15 @@ def subject_split(
         if n_test + n_val >= total:
             raise ValueError(
                 f"too few subjects: {total} cannot give {n_test} test + {n_val} val and still leave "
-                "at least one for training"
+                f"at least one for training; {FEWER} or use more subjects"
             )
         test_ids, val_ids, train_ids = order[:n_test], order[n_test : n_test + n_val], order[n_test + n_val :]
     elif num_folds >= 2:
         if not 0 <= fold < num_folds:
             raise ValueError(f"fold={fold} is out of range for num_folds={num_folds}: use 0..{num_folds - 1}")
         if total < num_folds:
-            raise ValueError(f"too few subjects: {total} cannot fill {num_folds} folds (need >= one per fold)")
+            raise ValueError(f"too few subjects: {total} cannot fill {num_folds} folds (need >= one per fold); lower "
+                             "--data.init_args.num_folds or use more subjects")  # fmt: skip
         folds = np.array_split(np.array(order, dtype=np.int64), num_folds)
         test_ids = folds[fold].tolist()
         held_out = set(test_ids)
@@ -124,7 +129,8 @@ def subject_split(
         if n_val >= len(rest):
             raise ValueError(
                 f"too few subjects: fold {fold} leaves {len(rest)} subjects, which cannot give {n_val} "
-                "val and still leave at least one for training"
+                "val and still leave at least one for training; lower --data.init_args.val_subjects or "
+                "--data.init_args.num_folds, or use more subjects"
             )
         val_ids, train_ids = rest[:n_val], rest[n_val:]
     else:

@@ -21,6 +21,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 import datamodules
 import distillers
 from datamodules import PairedDataModule
+from sacd.cli_parser import SacdArgumentParser
 from sacd.checkpointing import AtomicCheckpointIO, ResumableCheckpoint, newest_last_checkpoint
 from sacd.callbacks import EnvironmentRecord, FitSummary, ResumableRandomness, TestReportWriter
 from sacd.predict_setup import PLACEHOLDER_MODEL, checkpoint_model, match_clip_size, stager_config
@@ -29,6 +30,7 @@ from sacd.staging import MONITOR, StagingModule
 from sacd.fit_checks import check_resumable, check_writable_folder, plain_config, run_folders
 from sacd.teacher import check_teacher_checkpoint
 from sacd.teacher_store import cached_teacher
+from sacd.user_errors import run_reporting_errors, take_debug_flag
 
 #: how jsonargparse begins the error it raises around a class that failed to instantiate
 UNION_FAILURE = "Does not validate against any of the Union subtypes"
@@ -76,6 +78,7 @@ class SacdCLI(LightningCLI):
         callbacks = [TestReportWriter(), FitSummary(), EnvironmentRecord(), ResumableRandomness()]
         kwargs.setdefault("trainer_defaults", {"callbacks": callbacks})
         kwargs.setdefault("parser_kwargs", {"description": zoo_description(), "allow_abbrev": False})
+        kwargs.setdefault("parser_class", SacdArgumentParser)
         super().__init__(StagingModule, L.LightningDataModule, args=args, run=run, **kwargs)
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
@@ -169,6 +172,10 @@ class SacdCLI(LightningCLI):
         if self.subcommand == "predict":
             self._prepare_prediction(config)
             return
+        data_args = (plain_config(config.get("data")) or {}).get("init_args") or {}
+        if self.subcommand == "fit" and config.get("test_after_fit") and data_args.get("test_subjects") == 0 and (
+                data_args.get("num_folds") or 0) < 2:  # fmt: skip
+            raise ValueError(NO_TEST_SUBJECTS)  # before a teacher is trained for nothing
         init_args = config.model.get("init_args")
         if init_args is None or not getattr(self._configured_model_class(config), "uses_teacher", False):
             return
@@ -200,7 +207,12 @@ class SacdCLI(LightningCLI):
         return getattr(importlib.import_module(module_name), class_name)
 
     def before_fit(self) -> None:
-        """Fail now, naming the folder, if the run's logs or checkpoints cannot be written there."""
+        """Fail now, naming the folder, if the run's logs or checkpoints cannot be written there, or if
+        ``test_after_fit`` asks for a test of subjects the data does not have."""
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        split = getattr(self.datamodule, "split", None)
+        if config.get("test_after_fit") and split is not None and not split.test:
+            raise ValueError(NO_TEST_SUBJECTS)
         folders = [self.trainer.default_root_dir, getattr(self.trainer.checkpoint_callback, "dirpath", None)]
         folders += [getattr(logger, "root_dir", None) or logger.save_dir for logger in self.trainer.loggers]
         for folder in dict.fromkeys(str(f) for f in folders if f):
@@ -224,6 +236,8 @@ class SacdCLI(LightningCLI):
         self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=ckpt_path)
 
 
+NO_TEST_SUBJECTS = ("test_after_fit is set, but the data holds no test subjects (data.init_args.test_subjects is 0): "
+                    "set --data.init_args.test_subjects to 1 or more, or --test_after_fit false")
 #: commands of ``sacd`` that are not Lightning subcommands, and the module whose ``main`` runs each
 EXTRA_COMMANDS = {
     "synth": "sacd.synth_cli",
@@ -235,12 +249,17 @@ EXTRA_COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Console entry point of ``sacd``: the LightningCLI, plus ``sacd synth`` and friends."""
-    words = list(sys.argv[1:] if argv is None else argv)
-    if words and words[0] in EXTRA_COMMANDS:
-        command = importlib.import_module(EXTRA_COMMANDS[words[0]])
-        raise SystemExit(command.main(words[1:]))
-    SacdCLI(args=list(argv) if argv is not None else None)
+    """Console entry point of ``sacd``: the LightningCLI, plus ``sacd synth`` and friends.
+
+    A refusal from the project's own checks prints one line without a traceback (see
+    :mod:`sacd.user_errors`; ``--debug`` keeps tracebacks).
+    """
+    words, debug = take_debug_flag(sys.argv[1:] if argv is None else argv)
+    command = words[0] if words and not words[0].startswith("-") else "sacd"
+    if command in EXTRA_COMMANDS:
+        module = importlib.import_module(EXTRA_COMMANDS[command])
+        raise SystemExit(run_reporting_errors(command, lambda: module.main(words[1:]), debug))
+    run_reporting_errors(command, lambda: SacdCLI(args=words), debug)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ def silence_third_party_noise() -> None:
     # nights stream from an iterable dataset; the prediction writer places epochs by their own ids
     warnings.filterwarnings("ignore", message=r"Couldn't infer the batch indices")
     warnings.filterwarnings("ignore", message=r"Your `IterableDataset` has `__len__` defined")  # workers take whole nights
+    # sacd runs LightningCLI with explicit args on purpose (a teacher_config's teacher, a command without --debug)
+    warnings.filterwarnings("ignore", message=r"LightningCLI's args parameter is intended to run from within Python")
     for name in _LIGHTNING_LOGGERS:
         logger = logging.getLogger(name)
         if not any(isinstance(f, _NoAdverts) for f in logger.filters):

@@ -84,9 +84,11 @@ def _misspell_class_path(config: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(("misspell", "fragments"), [
-    (_misspell_top_level, ["'trainr", "sacd fit --help"]),
-    (_misspell_model_argument, ["'temprature' is not accepted", "distillers.KD", "sacd fit --help"]),
-    (_misspell_data_argument, ["'batchsize' is not accepted", "datamodules.SyntheticNights", "sacd fit --help"]),
+    (_misspell_top_level, ["unknown option --trainr.", "did you mean --trainer.", "sacd fit --help"]),
+    (_misspell_model_argument, ["model.init_args.temprature: distillers.KD has no parameter 'temprature'",
+                                "did you mean model.init_args.temperature?", "sacd fit --help"]),
+    (_misspell_data_argument, ["data.init_args.batchsize: datamodules.SyntheticNights has no parameter 'batchsize'",
+                               "did you mean data.init_args.batch_size?", "sacd fit --help"]),
     (_misspell_class_path, ["'distillers.KDD'", "has no attribute 'KDD'", "sacd fit --help"]),
 ], ids=["top-level key", "model init arg", "data init arg", "class_path"])  # fmt: skip
 def test_a_misspelt_config_is_refused_naming_the_key(
