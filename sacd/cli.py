@@ -236,6 +236,7 @@ class SacdCLI(LightningCLI):
         self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=ckpt_path)
 
 
+#: the refusal of a fit that would test on no subjects (checked from the config, then from the data)
 NO_TEST_SUBJECTS = ("test_after_fit is set, but the data holds no test subjects (data.init_args.test_subjects is 0): "
                     "set --data.init_args.test_subjects to 1 or more, or --test_after_fit false")
 #: commands of ``sacd`` that are not Lightning subcommands, and the module whose ``main`` runs each
