@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from datamodules.recorded.discover import subject_label
 from datamodules.recorded.manifest import ManifestError, _rows, _split_list
 from datamodules.recorded.video import NightVideo, VideoError
 from datamodules.stages import STAGES
@@ -71,7 +72,7 @@ def read_prediction_manifest(path: str | Path) -> list[Night]:
 
 def _default_name(row: dict[str, Any], video: Path) -> str:
     if str(row.get("subject") or "").strip():
-        return f"sub-{row['subject']}_night-{row.get('night') or 0}"
+        return f"{subject_label(row['subject'])}_night-{row.get('night') or 0}"
     return video.stem
 
 

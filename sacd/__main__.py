@@ -1,5 +1,5 @@
 """``python -m sacd`` is the ``sacd`` command."""
 
-from sacd.cli import main
+from sacd.entry_point import main
 
 main()

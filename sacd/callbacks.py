@@ -7,11 +7,12 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
 
 from sacd.atomic import atomic_write_text
 from sacd.distributed import gather_across_processes, gather_objects, world_size
+from sacd.reference_levels import context_lines
 from sacd.staging import StagingModule
 
 
@@ -51,14 +52,21 @@ class TestReportWriter(L.Callback):
         if not trainer.is_global_zero:
             return
         report = pl_module.test_report
+        if trainer.fast_dev_run:  # a trial of the code path, not a result: shown, never written
+            print(f"\n{report.format_table(f'Test ({type(pl_module).__name__}, fast_dev_run: nothing written)')}")
+            return
         stem = Path(trainer.ckpt_path).stem if trainer.ckpt_path else "test"
         json_path, csv_path = folder / f"{stem}.test.json", folder / f"{stem}.test.csv"
+        if rows and "subject" in rows[0]:
+            report.subjects = sorted({int(s) for batch in rows for s in batch["subject"].tolist()})
         report.save(json_path, csv_path)
         self.last_paths = (json_path, csv_path)
         if rows:
             atomic_write_text(folder / f"{stem}.test_predictions.csv", predictions_csv(rows, report.class_names))
         source = trainer.ckpt_path or "current weights"
         print(f"\n{report.format_table(f'Test ({type(pl_module).__name__}, {source})')}")
+        teacher = pl_module.hparams.get("teacher_checkpoint") if hasattr(pl_module, "uses_teacher") else False
+        print("\n".join(["", *context_lines(report, teacher)]))
         if report.degenerate:
             print(f"\nWARNING: degenerate run: {report.degenerate}. It learned nothing usable on these subjects; do not "
                   "compare methods with it (train longer, on more data, or with another learning rate).")  # fmt: skip
@@ -113,6 +121,8 @@ class FitSummary(L.Callback):
         for logger in trainer.loggers:
             if isinstance(logger, CSVLogger):
                 lines.append(f"  per-epoch metrics: {Path(logger.log_dir) / 'metrics.csv'}")
+            elif isinstance(logger, TensorBoardLogger):
+                lines.append(f"  TensorBoard: tensorboard --logdir {logger.save_dir}")
             elif logger.log_dir:
                 lines.append(f"  logs ({type(logger).__name__}): {logger.log_dir}")
         print("\n".join(lines))
@@ -129,7 +139,7 @@ class EnvironmentRecord(L.Callback):
         from sacd.environment import environment_versions
 
         folder = Path(trainer.log_dir or trainer.default_root_dir)  # a broadcast under DDP: every rank asks
-        if not trainer.is_global_zero:
+        if not trainer.is_global_zero or trainer.fast_dev_run:  # fast_dev_run writes nothing
             return
         record = {"versions": environment_versions(), "command": sys.argv, "ckpt_path": trainer.ckpt_path}
         atomic_write_text(folder / "environment.json", json.dumps(record, indent=2, default=str) + "\n")

@@ -73,6 +73,10 @@ class ResumableCheckpoint(ModelCheckpoint):
         if self._should_save_on_train_epoch_end(trainer):
             self._refresh_last(trainer)
 
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.fast_dev_run:  # Lightning's own end-of-training save_last ignores fast_dev_run
+            super().on_train_end(trainer, pl_module)
+
     def _refresh_last(self, trainer: L.Trainer) -> None:
         if not self.save_last or self._should_skip_saving_checkpoint(trainer):
             return

@@ -8,7 +8,6 @@ path. The datamodule's data-dependent values are linked into the model, never ty
 from __future__ import annotations
 
 import importlib
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import lightning as L
 import yaml
 from lightning.fabric.plugins import TorchCheckpointIO
+from lightning.pytorch.callbacks import Callback, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 import datamodules
@@ -24,13 +24,25 @@ from datamodules import PairedDataModule
 from sacd.cli_parser import SacdArgumentParser
 from sacd.checkpointing import AtomicCheckpointIO, ResumableCheckpoint, newest_last_checkpoint
 from sacd.callbacks import EnvironmentRecord, FitSummary, ResumableRandomness, TestReportWriter
-from sacd.predict_setup import PLACEHOLDER_MODEL, checkpoint_model, match_clip_size, stager_config
+from sacd.predict_setup import (
+    PLACEHOLDER_MODEL,
+    check_night_source,
+    checkpoint_model,
+    match_clip_size,
+    stager_config,
+)
+from sacd.progress import default_progress_bar
 from sacd.quiet import silence_third_party_noise
 from sacd.staging import MONITOR, StagingModule
-from sacd.fit_checks import check_resumable, check_writable_folder, plain_config, run_folders
+from sacd.fit_checks import (
+    check_resumable,
+    check_writable_folder,
+    holds_no_test_subjects,
+    plain_config,
+    run_folders,
+)
 from sacd.teacher import check_teacher_checkpoint
 from sacd.teacher_store import cached_teacher
-from sacd.user_errors import run_reporting_errors, take_debug_flag
 
 #: how jsonargparse begins the error it raises around a class that failed to instantiate
 UNION_FAILURE = "Does not validate against any of the Union subtypes"
@@ -67,6 +79,36 @@ def zoo_description() -> str:
     )
 
 
+#: each Lightning subcommand's usual command (shown first by ``--help``) and what it does
+SUBCOMMAND_HELP = {
+    "fit": (
+        "sacd fit -c experiments/quickstart.yaml [--model distillers.NAME] [options]",
+        "Train the EEG teacher or distil it into a video student; with test_after_fit, test the best checkpoint "
+        "on the held-out subjects (video only). Results go under trainer.default_root_dir (runs/...).",
+    ),
+    "validate": (
+        "sacd validate -c CONFIG.yaml --ckpt_path RUN.ckpt [options]",
+        "Score a checkpoint on the validation subjects of the config's data.",
+    ),
+    "test": (
+        "sacd test -c CONFIG.yaml --ckpt_path RUN.ckpt [options]",
+        "Score a checkpoint on the test subjects (students see video only); writes <checkpoint>.test.json/.csv.",
+    ),
+    "predict": (
+        "sacd predict -c experiments/predict.yaml --ckpt_path STUDENT.ckpt --data.video NIGHT.mp4 [options]",
+        "Stage whole nights of infrared video with a trained student. Several nights: --data.manifest nights.csv "
+        "(a 'video' column); agreement with a scored night: --data.reference_hypnogram NIGHT.csv. Each night's "
+        "hypnogram.csv, hypnogram.edf, hypnogram.png and summary.json go to predictions/<night>/ "
+        "(--trainer.callbacks.init_args.output_dir DIR to change).",
+    ),
+}
+
+
+def subcommand_parser_kwargs() -> dict[str, dict[str, str]]:
+    """``parser_kwargs`` of each subcommand: the usual command as its usage line, then what it does."""
+    return {name: {"usage": usage, "description": text} for name, (usage, text) in SUBCOMMAND_HELP.items()}
+
+
 class SacdCLI(LightningCLI):
     """The project's LightningCLI: forced checkpointing and reports, data links, teacher chaining."""
 
@@ -77,16 +119,38 @@ class SacdCLI(LightningCLI):
         kwargs.setdefault("auto_configure_optimizers", False)
         callbacks = [TestReportWriter(), FitSummary(), EnvironmentRecord(), ResumableRandomness()]
         kwargs.setdefault("trainer_defaults", {"callbacks": callbacks})
-        kwargs.setdefault("parser_kwargs", {"description": zoo_description(), "allow_abbrev": False})
+        kwargs.setdefault("parser_kwargs", {"description": zoo_description(), "allow_abbrev": False,
+                                            **subcommand_parser_kwargs()})
         kwargs.setdefault("parser_class", SacdArgumentParser)
         super().__init__(StagingModule, L.LightningDataModule, args=args, run=run, **kwargs)
 
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        """Parse, then settle where the run writes: loggers named after the method for ``fit``, none for
+        ``validate``/``test`` (their results go beside the checkpoint they score)."""
+        super().parse_arguments(parser, args)
+        subcommand = self.config.get("subcommand")
+        config = self.config[subcommand] if subcommand else self.config
+        if subcommand == "fit":
+            name_loggers_after_model(config)
+        elif subcommand in ("validate", "test"):
+            config.trainer.logger = False
+            self.save_config_callback = None
+
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
-        """The trainer, with checkpoints written atomically beside their target unless a plugin chose otherwise."""
+        """The trainer, with checkpoints written atomically beside their target unless a plugin chose otherwise,
+        and loggers that share a folder writing to one version of it."""
         trainer = super().instantiate_trainer(**kwargs)
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+        share_logger_versions(trainer.loggers)
         return trainer
+
+    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> L.Trainer:
+        """Add the progress bar that suits the output (:mod:`sacd.progress`) unless one is configured or bars are off."""
+        configured = [*(config.get("callbacks") or []), *callbacks, *self.trainer_defaults.get("callbacks", [])]
+        if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in configured):
+            callbacks = [*callbacks, default_progress_bar(self.subcommand)]
+        return super()._instantiate_trainer(config, callbacks)
 
     @classmethod
     def create(cls, args: Sequence[str]) -> SacdCLI:
@@ -117,6 +181,8 @@ class SacdCLI(LightningCLI):
         parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
         if subcommand == "predict":  # the model comes from --ckpt_path; this only lets the config omit it
             parser.set_defaults({"model": PLACEHOLDER_MODEL})
+        if subcommand == "test":  # the staging table (TestReportWriter) replaces Lightning's table of the same metrics
+            parser.set_defaults({"verbose": False})
         return parser
 
     def _parse_ckpt_path(self) -> None:
@@ -172,9 +238,7 @@ class SacdCLI(LightningCLI):
         if self.subcommand == "predict":
             self._prepare_prediction(config)
             return
-        data_args = (plain_config(config.get("data")) or {}).get("init_args") or {}
-        if self.subcommand == "fit" and config.get("test_after_fit") and data_args.get("test_subjects") == 0 and (
-                data_args.get("num_folds") or 0) < 2:  # fmt: skip
+        if self.subcommand == "fit" and config.get("test_after_fit") and holds_no_test_subjects(plain_config(config.get("data"))):
             raise ValueError(NO_TEST_SUBJECTS)  # before a teacher is trained for nothing
         init_args = config.model.get("init_args")
         if init_args is None or not getattr(self._configured_model_class(config), "uses_teacher", False):
@@ -195,8 +259,8 @@ class SacdCLI(LightningCLI):
         dumped = yaml.safe_load(parser.dump(config, skip_link_targets=True, skip_none=False))
         model, shape = stager_config(checkpoint_model(config.get("ckpt_path")), config.get("ckpt_path"))
         data = dumped.get("data") or {}
-        if data.get("class_path", "").rsplit(".", 1)[-1] == "NightVideos":
-            data["init_args"] = match_clip_size(data.get("init_args") or {}, shape, config.ckpt_path)
+        check_night_source(data.get("class_path"))
+        data["init_args"] = match_clip_size(data.get("init_args") or {}, shape, config.ckpt_path)
         updated = parser.parse_object({"model": model, "data": data}, defaults=False)
         config.model = updated.model
         config.data = updated.data
@@ -233,34 +297,61 @@ class SacdCLI(LightningCLI):
         ckpt_path = None
         if callback is not None and (callback.best_model_path or callback.last_model_path):
             ckpt_path = callback.best_model_path or callback.last_model_path
-        self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=ckpt_path)
+        self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=ckpt_path, verbose=False)
+
+
+def name_loggers_after_model(config: Any) -> None:
+    """Loggers whose ``name`` is unset (or Lightning's ``lightning_logs``) take the method's run name, so
+    ``--model distillers.CRD`` writes to ``<save_dir>/crd/``, whatever the config was written for."""
+    loggers = config.trainer.get("logger")
+    entries = loggers if isinstance(loggers, list) else [loggers]
+    model = config.get("model")
+    class_path = getattr(model, "class_path", None) or (model.get("class_path") if isinstance(model, dict) else None)
+    if not class_path:
+        return
+    name = run_name(class_path)
+    for entry in entries:
+        init_args = getattr(entry, "init_args", None)
+        if init_args is not None and init_args.get("name", "lightning_logs") in (None, "lightning_logs"):
+            init_args["name"] = name
+
+
+def run_name(class_path: str) -> str:
+    """The folder name a model's runs log under: its class's ``run_name``, else the class name in lower case."""
+    module_name, _, class_name = class_path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError, ValueError):
+        return class_name.lower()
+    return getattr(cls, "run_name", None) or class_name.lower()
+
+
+def share_logger_versions(loggers: Sequence[Any]) -> None:
+    """Loggers writing under one ``save_dir/name`` (CSV and TensorBoard side by side) use the first one's
+    ``version_N``; each would otherwise count the other's new folder and take the next number."""
+    first_of: dict[str, Any] = {}
+    for logger in loggers:
+        root = getattr(logger, "root_dir", None)
+        if root is None or not hasattr(logger, "_version"):
+            continue
+        leader = first_of.setdefault(str(Path(root).resolve()), logger)
+        if leader is not logger and logger._version is None:
+            logger._version = leader.version
 
 
 #: the refusal of a fit that would test on no subjects (checked from the config, then from the data)
 NO_TEST_SUBJECTS = ("test_after_fit is set, but the data holds no test subjects (data.init_args.test_subjects is 0): "
                     "set --data.init_args.test_subjects to 1 or more, or --test_after_fit false")
-#: commands of ``sacd`` that are not Lightning subcommands, and the module whose ``main`` runs each
-EXTRA_COMMANDS = {
-    "synth": "sacd.synth_cli",
-    "check-data": "sacd.check_data",
-    "manifest": "sacd.manifest_cli",
-    "sweep": "sacd.sweep_cli",
-    "report": "sacd.report_cli",
-}
+def run_lightning_command(words: Sequence[str]) -> None:
+    """``sacd fit|validate|test|predict ...``: the LightningCLI on these words."""
+    SacdCLI(args=list(words))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Console entry point of ``sacd``: the LightningCLI, plus ``sacd synth`` and friends.
+    """The ``sacd`` command (see :func:`sacd.entry_point.main`)."""
+    from sacd.entry_point import main as entry
 
-    A refusal from the project's own checks prints one line without a traceback (see
-    :mod:`sacd.user_errors`; ``--debug`` keeps tracebacks).
-    """
-    words, debug = take_debug_flag(sys.argv[1:] if argv is None else argv)
-    command = words[0] if words and not words[0].startswith("-") else "sacd"
-    if command in EXTRA_COMMANDS:
-        module = importlib.import_module(EXTRA_COMMANDS[command])
-        raise SystemExit(run_reporting_errors(command, lambda: module.main(words[1:]), debug))
-    run_reporting_errors(command, lambda: SacdCLI(args=words), debug)
+    entry(argv)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ _OPTION = re.compile(r"Option '([^']+)' is not accepted")
 _PARSER_KEY = re.compile(r'Parser key "([^"]+)"')
 _CHOICE = re.compile(r"invalid choice: '([^']+)' \(choose from ([^)]*)\)")
 #: base classes whose own parameters are not worth suggesting
+#: the datamodule of ``sacd predict``, whose options are pointed to when given to another datamodule
+NIGHT_SOURCE = "datamodules.NightVideos"
 _STOP = {"object", "Module", "LightningModule", "LightningDataModule", "HyperparametersMixin"}
 
 
@@ -57,7 +59,7 @@ def explain(message: str, parser: Any) -> list[str]:
             meant = _did_you_mean(head, {option.split(".")[0] for option in options}, "--").replace("?", f".{rest}?")
         lines.append(f"unknown option --{name}{meant}")
     for name, choices in _CHOICE.findall(message):
-        from sacd.cli import EXTRA_COMMANDS
+        from sacd.entry_point import EXTRA_COMMANDS
 
         commands = [*re.findall(r"'([^']+)'", choices), *EXTRA_COMMANDS]
         lines.append(f"unknown command {name!r} (commands: {', '.join(commands)}){_did_you_mean(name, commands, '')}")
@@ -65,6 +67,10 @@ def explain(message: str, parser: Any) -> list[str]:
     for class_path, option in _class_options(message):
         where = f"{key}.init_args." if key else ""
         meant = _did_you_mean(option, class_parameters(class_path), where)
+        if option in class_parameters(NIGHT_SOURCE):  # a night to stage, given to a training datamodule
+            from sacd.predict_setup import PREDICT_USAGE
+
+            meant = f"; it is an option of {NIGHT_SOURCE}, which stages whole nights: {PREDICT_USAGE}"
         lines.append(f"{where}{option}: {class_path} has no parameter '{option}'{meant}")
     return lines or [message]
 

@@ -103,3 +103,9 @@ def run_folders(config: dict[str, Any]) -> list[Path]:
     if logger is False:
         return [root]
     return [root / "lightning_logs"]  # Lightning's default logger
+
+
+def holds_no_test_subjects(data_config: dict[str, Any] | None) -> bool:
+    """Whether a datamodule config asks for no test subjects (``test_subjects: 0`` and no k-fold split)."""
+    init_args = (data_config or {}).get("init_args") or {}
+    return init_args.get("test_subjects") == 0 and (init_args.get("num_folds") or 0) < 2

@@ -59,6 +59,7 @@ class StagingReport:
     per_class_f1: dict[str, float]
     confusion: list[list[int]]  # rows: true stage, columns: predicted stage
     num_epochs: int
+    subjects: list[int] | None = None  # the subjects evaluated, where the evaluation knew them
 
     @property
     def support(self) -> dict[str, int]:

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from sacd.atomic import atomic_write_text, staged
-from sacd.figures import draw_hypnogram, new_figure, save_png
+from sacd.figures import constant_note, draw_hypnogram, in_hypnogram_order, new_figure, save_png, stage_color
 from sacd.sleep_stats import UNSCORED, sleep_summary
 
 
@@ -42,7 +42,8 @@ def write_night(folder: Path, night: Any, merged: dict[str, np.ndarray], class_n
     if night.reference is not None:
         reference = reference_labels(night.reference, onsets, epoch_seconds)
         record["agreement"] = agreement(reference, stages, class_names)
-    figure = night_figure(stages, smoothed, valid, class_names, epoch_seconds, night.name, reference)
+    figure = night_figure(stages, smoothed, valid, class_names, epoch_seconds, night.name, reference,
+                          record.get("agreement"))
     save_png(figure, folder / "hypnogram.png")
     atomic_write_text(folder / "summary.json", summary_json(record))
     print(f"\n{summary.format_table(f'{night.name}: {len(stages)} epochs')}")
@@ -91,24 +92,34 @@ def agreement(reference: np.ndarray, stages: np.ndarray, class_names: list[str])
 
 
 def night_figure(stages: np.ndarray, probs: np.ndarray, valid: np.ndarray, class_names: list[str],
-                 epoch_seconds: float, title: str, reference: np.ndarray | None = None):  # fmt: skip
-    """Hypnogram(s) above a stacked strip of class probabilities."""
+                 epoch_seconds: float, title: str, reference: np.ndarray | None = None,
+                 scores: dict[str, Any] | None = None):  # fmt: skip
+    """Hypnogram(s) above a stacked strip of class probabilities, stages in one palette and order;
+    with a reference, its hypnogram on top and the agreement in the prediction's title."""
     rows = 3 if reference is not None else 2
     figure = new_figure(12, 2.2 * rows)
     axes = figure.subplots(rows, 1, sharex=True, height_ratios=[1] * (rows - 1) + [0.8])
     epochs = np.arange(len(stages))
+    predicted = f"predicted from video{constant_note(stages, class_names)}"
     if reference is not None:
         draw_hypnogram(axes[0], epochs, reference, class_names, epoch_seconds)
-        axes[0].set_title(f"{title}: reference")
+        axes[0].set_title(f"{title}: reference", loc="left", fontsize=10)
+        if scores and scores.get("num_epochs"):
+            predicted += (f"; against the reference: accuracy {scores['acc']:.3f}, macro-F1 {scores['macro_f1']:.3f}, "
+                          f"kappa {scores['kappa']:.3f} ({scores['num_epochs']} epochs)")  # fmt: skip
     draw_hypnogram(axes[rows - 2], epochs, stages, class_names, epoch_seconds)
-    axes[rows - 2].set_title(f"{title}: predicted from video" if reference is not None else title)
+    axes[rows - 2].set_title(f"{title}: {predicted}", loc="left", fontsize=10)
     hours = np.r_[epochs, len(epochs)] * epoch_seconds / 3600.0
-    strip = np.where(valid[:, None], probs, 0.0).T
-    axes[-1].stackplot(hours[:-1], strip, labels=class_names, step="post")
+    stacked = in_hypnogram_order(class_names)[::-1]  # N3 at the bottom, W on top, as in the hypnogram
+    strip = np.where(valid[:, None], probs, 0.0).T[[class_names.index(name) for name in stacked]]
+    axes[-1].stackplot(hours, np.c_[strip, strip[:, -1:]], labels=stacked, step="post",
+                       colors=[stage_color(name) for name in stacked])  # fmt: skip
     axes[-1].set_ylim(0, 1)
     axes[-1].set_ylabel("probability")
     axes[-1].set_xlabel("hours from the first epoch")
-    axes[-1].legend(loc="upper right", ncols=len(class_names), fontsize="small")
+    handles, labels = axes[-1].get_legend_handles_labels()
+    axes[-1].legend(handles[::-1], labels[::-1], loc="center left", bbox_to_anchor=(1.005, 0.5), fontsize="small",
+                    frameon=False)  # outside the strip: never over the data
     return figure
 
 

@@ -63,6 +63,22 @@ def stager_config(model: dict[str, Any], ckpt_path: str | None) -> tuple[dict[st
     return {"class_path": "sacd.VideoStager", "init_args": init_args}, shape
 
 
+#: the usual way to stage a night, quoted by every refusal of a prediction set up the wrong way
+PREDICT_USAGE = "sacd predict -c experiments/predict.yaml --ckpt_path STUDENT.ckpt --data.video NIGHT.mp4"
+
+
+def check_night_source(class_path: str | None) -> None:
+    """Refuse a prediction whose datamodule is not a source of whole nights of video (a training config)."""
+    from datamodules.night_videos import NightVideos
+
+    cls = _import(str(class_path or ""))
+    if not (isinstance(cls, type) and issubclass(cls, NightVideos)):
+        raise CheckpointKindError(
+            f"sacd predict stages whole nights of video, but the config's data is {class_path or 'not set'}, a "
+            f"training datamodule; use the prediction config: {PREDICT_USAGE}"
+        )
+
+
 def match_clip_size(data_args: dict[str, Any], shape: tuple[int, ...] | None, ckpt_path: str) -> dict[str, Any]:
     """The night datamodule's frames and frame_size: the student's by default, and never different from it."""
     if shape is None:

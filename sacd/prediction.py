@@ -25,7 +25,7 @@ from typing import Any
 
 import lightning as L
 import numpy as np
-from lightning.pytorch.callbacks import BasePredictionWriter, TQDMProgressBar
+from lightning.pytorch.callbacks import BasePredictionWriter
 
 from sacd.night_outputs import smooth_probabilities, write_night
 
@@ -98,31 +98,6 @@ class NightWriter(BasePredictionWriter):
                   f"({total / max(seconds, 1e-9):.1f} epochs/s); outputs in {self.output_dir}")  # fmt: skip
 
 
-class NightProgressBar(TQDMProgressBar):
-    """The predict bar, with the rate in 30 s epochs per second (a batch holds many epochs)."""
-
-    def __init__(self, refresh_rate: int = 1) -> None:
-        super().__init__(refresh_rate=refresh_rate)
-        self._epochs = 0
-        self._since = 0.0
-
-    def init_predict_tqdm(self) -> Any:
-        bar = super().init_predict_tqdm()
-        bar.set_description("Staging (batches)")
-        return bar
-
-    def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        super().on_predict_start(trainer, pl_module)
-        self._epochs, self._since = 0, time.perf_counter()
-
-    def on_predict_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
-                             batch_idx: int, dataloader_idx: int = 0) -> None:  # fmt: skip
-        super().on_predict_batch_end(trainer, pl_module, outputs, batch, batch_idx, dataloader_idx)
-        self._epochs += len(batch["video"])
-        rate = self._epochs / max(time.perf_counter() - self._since, 1e-9)
-        self.predict_progress_bar.set_postfix({"epochs": self._epochs, "epochs/s": f"{rate:.1f}"}, refresh=False)
-
-
 def check_writable(folder: Path) -> None:
     """An error naming the folder now, rather than after a night of decoding, if outputs cannot be written."""
     try:
@@ -137,4 +112,4 @@ def check_writable(folder: Path) -> None:
         ) from error
 
 
-__all__ = ["NightProgressBar", "NightWriter", "check_writable", "smooth_probabilities"]
+__all__ = ["NightWriter", "check_writable", "smooth_probabilities"]

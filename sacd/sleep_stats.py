@@ -47,19 +47,19 @@ class SleepSummary:
     def format_table(self, title: str = "Sleep summary") -> str:
         """Plain-text table, as printed after a night is staged."""
 
-        def minutes(value: float | None) -> str:
-            return "   n/a" if value is None else f"{value:6.1f}"
+        def minutes(value: float | None, missing: str = "n/a") -> str:
+            return missing if value is None else f"{value:6.1f} min"
 
         lines = [
             f"{title}",
-            f"  time in bed            {minutes(self.time_in_bed_min)} min",
-            f"  total sleep time       {minutes(self.total_sleep_time_min)} min",
+            f"  time in bed            {minutes(self.time_in_bed_min)}",
+            f"  total sleep time       {minutes(self.total_sleep_time_min)}",
             f"  sleep efficiency       {self.sleep_efficiency_pct:6.1f} %",
-            f"  sleep onset latency    {minutes(self.sleep_onset_latency_min)} min",
-            f"  REM latency            {minutes(self.rem_latency_min)} min",
-            f"  wake after sleep onset {minutes(self.waso_min)} min",
+            f"  sleep onset latency    {minutes(self.sleep_onset_latency_min, '  no sleep')}",
+            f"  REM latency            {minutes(self.rem_latency_min, '  no REM')}",
+            f"  wake after sleep onset {minutes(self.waso_min)}",
             f"  awakenings             {self.awakenings:6d}",
-            f"  unscored               {minutes(self.unscored_min)} min",
+            f"  unscored               {minutes(self.unscored_min)}",
             "",
             "  stage      min   % of sleep",
         ]

@@ -8,7 +8,7 @@ becomes logits (``predict_logits``) and how a training batch becomes a loss.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import lightning as L
 import torch
@@ -37,6 +37,9 @@ class StagingModule(L.LightningModule):
         optimizer: optimiser factory, e.g. ``torch.optim.SGD`` with its init_args in YAML.
         lr_scheduler: optional LR scheduler factory (``MultiStepLR``, ``CosineAnnealingLR``...).
     """
+
+    #: the folder a logger with no ``name`` writes this model's runs to (None: the class name in lower case)
+    run_name: ClassVar[str | None] = None
 
     def __init__(
         self,

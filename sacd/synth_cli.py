@@ -63,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tqdm.auto import tqdm
 
     from datamodules.generator.export import export_night, night_paths, read_manifest, write_manifest
+    from sacd.terminal import interactive_output
 
     args = build_parser().parse_args(argv)
     out_dir: Path = args.out
@@ -84,11 +85,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     total_frames = round(len(plan) * args.hours * 3600 * args.fps)  # an estimate: the generator rounds
     reports: list[Path] = []
+    live = interactive_output()  # in a log file: a line per night instead of two redrawn bars
     with (
-        tqdm(total=len(plan), desc="nights", unit="night", position=0) as nights_bar,
-        tqdm(total=total_frames, desc="frames", unit="frame", position=1, unit_scale=True) as frames_bar,
+        tqdm(total=len(plan), desc="nights", unit="night", position=0, disable=not live) as nights_bar,
+        tqdm(total=total_frames, desc="frames", unit="frame", position=1, unit_scale=True, disable=not live) as frames_bar,
     ):
-        for subject, night_index in plan:
+        for number, (subject, night_index) in enumerate(plan, start=1):
             nights_bar.set_postfix_str(f"sub-{subject:03d} night {night_index}")
             night = _generate(
                 seed=args.seed,
@@ -112,6 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 psg = out_dir / row["psg"]
                 reports.append(night_report(night, psg.with_name(psg.name.replace("_psg.edf", "_report.png"))))
             nights_bar.update(1)
+            if not live:
+                print(f"night {number}/{len(plan)}: sub-{subject:03d} night {night_index} written", flush=True)
 
     print(f"wrote {len(plan)} night(s) to {out_dir.resolve()}")
     print(f"  manifest: {manifest_path.resolve()} ({len(rows)} night(s) listed)")

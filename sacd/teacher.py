@@ -29,6 +29,8 @@ class EEGTeacher(StagingModule):
         **kwargs: data spec, optimizer and lr_scheduler (see :class:`StagingModule`).
     """
 
+    run_name = "teacher"
+
     def __init__(
         self,
         embed_dim: int = 512,

@@ -15,7 +15,9 @@ from typing import Any
 import yaml
 
 from sacd.atomic import atomic_copy, atomic_write_text
+from sacd.fit_checks import holds_no_test_subjects
 from sacd.hashing import config_hash
+from sacd.reference_levels import report_path
 
 TEACHER_FILE = "teacher.ckpt"
 
@@ -47,6 +49,8 @@ def cached_teacher(teacher_config: str | Path, data_config: dict[str, Any], cach
     checkpoint = run_dir / TEACHER_FILE
     if checkpoint.is_file():
         print(f"Using cached EEG teacher {checkpoint}")
+        if not report_path(checkpoint).is_file() and (run_dir / "config.yaml").is_file():  # cached before reports
+            test_teacher(run_dir / "config.yaml", checkpoint)
         return checkpoint
     print(f"Training the EEG teacher from {teacher_config} (cache: {run_dir})")
     trainer = config.setdefault("trainer", {}) or {}
@@ -66,4 +70,15 @@ def cached_teacher(teacher_config: str | Path, data_config: dict[str, Any], cach
     if not best:
         raise RuntimeError(f"training the teacher in {run_dir} wrote no checkpoint")
     atomic_copy(best, checkpoint)
+    test_teacher(config_path, checkpoint)
     return checkpoint
+
+
+def test_teacher(config_path: Path, checkpoint: Path) -> None:
+    """Test a cached teacher on its data's test subjects, writing ``teacher.test.json`` beside it: the
+    level every student taught by it is read against (:mod:`sacd.reference_levels`)."""
+    from sacd.cli import SacdCLI
+
+    if holds_no_test_subjects((yaml.safe_load(Path(config_path).read_text()) or {}).get("data")):
+        return
+    SacdCLI.create(["test", "--config", str(config_path), "--ckpt_path", str(checkpoint)])

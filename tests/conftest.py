@@ -111,6 +111,12 @@ def tiny_teacher(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _help_cache_in_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Kept copies of ``--help`` (sacd.help_cache) go to the test session's folder, never the user's cache."""
+    monkeypatch.setenv("SACD_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "sacd-cache"))
+
+
+@pytest.fixture(autouse=True)
 def _cli_argv(monkeypatch: pytest.MonkeyPatch) -> None:
     """The CLI is driven through ``args``; pytest's own command line must not look like CLI input."""
     monkeypatch.setattr(sys, "argv", ["sacd"])

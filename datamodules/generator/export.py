@@ -4,7 +4,7 @@ A generated night is only useful as a stand-in for real recordings if the reader
 open it, so each night goes to disk exactly as a clinic would hand it over:
 
 - ``sub-001/sub-001_night-0_psg.edf``: EDF+ with every PSG channel (labels ``"EEG C4-M1"``,
-  ``"EOG ..."``, ``"EMG ..."``, the EDF+ "type sensor" convention, so
+  ``"EOG E1-M2"``, ``"EMG chin"``, the EDF+ "type derivation" convention, so
   ``mne.io.read_raw_edf(path, infer_types=True)`` gives back the names and types), stored in uV,
   with the hypnogram embedded as Sleep-EDF style annotations ("Sleep stage W/1/2/3/R").
 - ``sub-001/sub-001_night-0_video.mp4``: grayscale infrared video, H.264 (yuv420p) or MJPEG, at the
@@ -179,11 +179,17 @@ def export_night(
     }
 
 
+#: the derivation a generated channel is written as (the EDF label adds the type: "EOG E1-M2", "EMG chin");
+#: the readers' aliases map them back to the generator's names
+DERIVATION_LABELS = {"EOG": "E1-M2", "EMG": "chin"}
+
+
 def write_psg_edf(night: SyntheticNight, path: Path, recording_start: dt.datetime) -> None:
     """Write all PSG channels and the hypnogram annotations to an EDF+ file via MNE (edfio)."""
     import mne
 
-    info = mne.create_info(list(night.channel_names), float(night.sample_rate), list(night.channel_types))
+    names = [DERIVATION_LABELS.get(name, name) for name in night.channel_names]
+    info = mne.create_info(names, float(night.sample_rate), list(night.channel_types))
     raw = mne.io.RawArray(np.asarray(night.signals, dtype=np.float64), info, verbose="error")
     raw.set_meas_date(recording_start)
     raw.info["subject_info"] = {"his_id": f"sub-{night.subject:03d}"}

@@ -1,6 +1,6 @@
 """A one-page PNG per synthetic night: does the hypnogram, EEG and video tell one story?
 
-The page shows the hypnogram (REM in red), a spectrogram of one EEG channel (0-30 Hz, log power,
+The page shows the hypnogram (in the palette of every figure), a spectrogram of one EEG channel (0-30 Hz, log power,
 one column per 30 s epoch, so spindles, slow waves and alpha line up with the stages above) and one
 video frame from the middle of the longest bout of each stage.
 """
@@ -13,10 +13,8 @@ import numpy as np
 
 from datamodules.generator.night import SyntheticNight
 from datamodules.stages import STAGES
+from sacd.figures import draw_hypnogram, in_hypnogram_order, new_figure, save_png, stage_color, true_runs
 
-#: hypnogram rows from top to bottom, the clinical convention (W on top, N3 at the bottom)
-_PLOT_ORDER: tuple[int, ...] = (0, 4, 1, 2, 3)
-_REM = 4
 _MAX_FREQUENCY_HZ = 30.0
 _WINDOW_SECONDS = 4.0
 
@@ -26,29 +24,16 @@ def night_report(night: SyntheticNight, path: Path, *, channel: str = "C4-M1") -
 
     Returns the path written. Falls back to the first EEG channel when ``channel`` is absent.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     labels = np.asarray(night.labels, dtype=np.int64)
     hours = np.arange(len(labels) + 1) * night.epoch_seconds / 3600.0
     channel = _pick_channel(night, channel)
 
-    figure = Figure(figsize=(12, 8.5), dpi=100, layout="constrained")
-    FigureCanvasAgg(figure)  # no pyplot: no global state, no display needed
+    figure = new_figure(12, 8.5)
     grid = figure.add_gridspec(3, len(STAGES), height_ratios=(1.0, 1.3, 1.2))
 
-    # hypnogram: one step per epoch, REM epochs drawn again in red and thick
+    # hypnogram in the palette and row order every figure uses
     hypno = figure.add_subplot(grid[0, :])
-    rows = np.empty(len(STAGES), dtype=np.float64)
-    rows[list(_PLOT_ORDER)] = np.arange(len(STAGES))
-    levels = rows[labels]
-    hypno.step(hours, np.r_[levels, levels[-1:]], where="post", color="black", linewidth=0.8)
-    for start, stop in _runs(labels == _REM):
-        hypno.hlines(rows[_REM], hours[start], hours[stop], color="tab:red", linewidth=4)
-    hypno.set_yticks(range(len(STAGES)), [STAGES[i] for i in _PLOT_ORDER])
-    hypno.set_ylim(len(STAGES) - 0.5, -0.5)
-    hypno.set_xlim(0, hours[-1])
-    hypno.set_ylabel("stage")
+    draw_hypnogram(hypno, np.arange(len(labels)), labels, STAGES, night.epoch_seconds)
     hypno.set_xlabel("time (hours)")
 
     # spectrogram of the chosen channel, one column per epoch
@@ -57,16 +42,16 @@ def night_report(night: SyntheticNight, path: Path, *, channel: str = "C4-M1") -
         night.signals[night.channel_names.index(channel)], night.sample_rate, night.epoch_seconds
     )
     keep = freqs_hz <= _MAX_FREQUENCY_HZ
-    log_power = 10 * np.log10(power[:, keep].T * 1e12 + 1e-12)  # dB re 1 uV^2/Hz
+    log_power = 10 * np.log10(power[:, keep].T * 1e12 + 1e-12)  # dB re 1 µV²/Hz
     centers = (hours[:-1] + hours[1:]) / 2
     mesh = spec.pcolormesh(centers, freqs_hz[keep], log_power, shading="nearest", cmap="magma")
-    figure.colorbar(mesh, ax=spec, label="power (dB re 1 uV²/Hz)", pad=0.01)
+    figure.colorbar(mesh, ax=spec, label="power (dB re 1 µV²/Hz)", pad=0.01)
     spec.set_ylabel(f"{channel} frequency (Hz)")
     spec.set_xlabel("time (hours)")
     spec.set_ylim(0, _MAX_FREQUENCY_HZ)
 
     # one frame per stage, from the middle of the longest bout of that stage
-    for column, stage in enumerate(range(len(STAGES))):
+    for column, stage in enumerate(STAGES.index(name) for name in in_hypnogram_order(STAGES)):
         axis = figure.add_subplot(grid[2, column])
         axis.set_xticks([])
         axis.set_yticks([])
@@ -79,18 +64,17 @@ def night_report(night: SyntheticNight, path: Path, *, channel: str = "C4-M1") -
         axis.imshow(frame, cmap="gray", vmin=0, vmax=255)
         seconds = frame_index / night.video_fps
         axis.set_title(f"{STAGES[stage]} at {seconds / 3600:.2f} h (frame {frame_index})", fontsize=9,
-                       color="tab:red" if stage == _REM else "black")
+                       color=stage_color(STAGES[stage]), fontweight="bold")
 
     shares = np.bincount(labels, minlength=len(STAGES)) / max(len(labels), 1) * 100
-    mix = "  ".join(f"{name} {share:.1f}%" for name, share in zip(STAGES, shares))
+    mix = "  ".join(f"{name} {shares[STAGES.index(name)]:.1f}%" for name in in_hypnogram_order(STAGES))
     figure.suptitle(
         f"sub-{night.subject:03d} night {night.night}: {night.duration_seconds / 3600:.2f} h, "
         f"{night.num_epochs} epochs\n{mix}"
     )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, format="png")
-    return path
+    return save_png(figure, path)
 
 
 def epoch_spectrogram(
@@ -124,15 +108,9 @@ def _pick_channel(night: SyntheticNight, channel: str) -> str:
     return night.channel_names[0]
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """(start, stop) index pairs of the True runs of ``mask``."""
-    edges = np.diff(np.r_[0, mask.astype(np.int8), 0])
-    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
-
-
 def _middle_frame(night: SyntheticNight, stage: int) -> int | None:
     """Frame index at the middle of the longest bout of ``stage`` (None when the stage is absent)."""
-    runs = _runs(np.asarray(night.labels) == stage)
+    runs = true_runs(np.asarray(night.labels) == stage)
     if not runs or night.num_frames == 0:
         return None
     start, stop = max(runs, key=lambda run: run[1] - run[0])

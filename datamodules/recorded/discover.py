@@ -6,8 +6,9 @@ A night's files share a stem and end in a role word:
     <stem>_video[<anything>].<mp4|avi|mkv|mov>   the video; several files are segments, sorted by name
     <stem>_hypnogram.<csv|tsv|txt|edf>           the scored hypnogram (CSV/TSV/TXT preferred over EDF)
 
-``<stem>`` is the subject id, optionally followed by ``_night-<N>``; ``sacd synth`` writes exactly
-this layout (``sub-001_night-0_psg.edf`` ...). Files may sit in subfolders.
+``<stem>`` is the subject's label, optionally followed by ``_night-<N>``; ``sacd synth`` writes exactly
+this layout (``sub-001_night-0_psg.edf`` ...), and ``sub-001`` is subject 1 in both manifests. Files
+may sit in subfolders.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def discover_nights(folder: str | Path) -> list[dict[str, str | int]]:
         hypnogram = min(roles["hypnogram"], key=lambda p: HYPNOGRAM_SUFFIXES.index(p.suffix.lower()))
         night = _NIGHT.match(stem)
         rows.append({
-            "subject": night["subject"] if night else stem,
+            "subject": subject_id(night["subject"] if night else stem),
             "night": int(night["night"]) if night else 0,
             "psg": roles["psg"][0].relative_to(folder).as_posix(),
             "video": ";".join(p.relative_to(folder).as_posix() for p in sorted(roles["video"])),
@@ -61,3 +62,18 @@ def discover_nights(folder: str | Path) -> list[dict[str, str | int]]:
     if not rows:
         raise ValueError(f"{folder}: no <stem>_psg / _video / _hypnogram files found (see docs/data-format.md)")
     return rows
+
+
+def subject_id(label: str) -> str | int:
+    """The manifest's subject id for a file-name label: the BIDS label after ``sub-``, as a number when
+    it is one, so ``sub-001`` is subject 1 here exactly as in the manifest ``sacd synth`` writes."""
+    bare = label[4:] if label.lower().startswith("sub-") else label
+    return int(bare) if bare.isdigit() else bare
+
+
+def subject_label(subject: str | int) -> str:
+    """The file-name label of a subject id: ``sub-001`` for 1 (the inverse of :func:`subject_id`)."""
+    text = str(subject).strip()
+    if text.lower().startswith("sub-"):
+        return text
+    return f"sub-{int(text):03d}" if text.isdigit() else f"sub-{text}"

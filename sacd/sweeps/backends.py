@@ -16,6 +16,8 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from sacd.terminal import interactive_output
+
 from sacd.sweeps.runner import execute_run
 from sacd.sweeps.spec import RunSpec
 
@@ -92,10 +94,12 @@ def _with_progress(records: Iterable[dict[str, Any]], total: int,
                    on_done: Callable[[dict], None] | None) -> list[dict[str, Any]]:  # fmt: skip
     """Collect records as runs finish, with a progress bar and a per-run callback."""
     collected = []
-    with tqdm(total=total, desc="runs", unit="run") as bar:
+    with tqdm(total=total, desc="runs", unit="run", disable=not interactive_output()) as bar:
         for record in records:
             collected.append(record)
             bar.update()
+            if bar.disable:  # a log file: a line per run instead of a redrawn bar
+                print(f"runs: {len(collected)}/{total} done", flush=True)
             if on_done:
                 on_done(record)
     return collected

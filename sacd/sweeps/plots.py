@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sacd.figures import draw_hypnogram, new_figure, save_png
-from sacd.metrics import SCALAR_METRICS, summarize
+from sacd.figures import constant_note, draw_hypnogram, in_hypnogram_order, new_figure, save_png, stage_color
+from sacd.metrics import SCALAR_METRICS
 from sacd.sweeps.results import BASELINE, RunResult, group_by_method, sweep_class_names
 
 if TYPE_CHECKING:
@@ -59,47 +59,75 @@ def _colors(count: int) -> list:
     return [palette(index % 10) for index in range(count)]
 
 
+def mean_interval(values: Sequence[float], low: float, high: float) -> tuple[float, float, float]:
+    """Mean and 95 % t-interval of the mean over runs, kept inside the metric's range [low, high]
+    (F1 and accuracy in [0, 1], kappa in [-1, 1]); one run has no interval."""
+    from scipy import stats
+
+    finite = np.asarray([value for value in values if math.isfinite(value)], dtype=np.float64)
+    if finite.size == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(finite.mean())
+    if finite.size == 1:
+        return mean, mean, mean
+    half = float(stats.t.ppf(0.975, finite.size - 1) * finite.std(ddof=1) / math.sqrt(finite.size))
+    return mean, max(low, mean - half), min(high, mean + half)
+
+
+def _bounds(key: str) -> tuple[float, float]:
+    return (-1.0, 1.0) if key == "kappa" else (0.0, 1.0)
+
+
 def _grouped_bars(
     axis: Axes, groups: dict[str, list[RunResult]], keys: Sequence[str], labels: Sequence[str], *, values: bool
 ) -> None:
-    """One cluster per metric key, one bar per method, sample-std error bars."""
+    """One cluster per metric key, one outlined bar per method (visible at 0) with its 95 % interval
+    and a dot per run."""
     positions = np.arange(len(keys))
     width = 0.8 / len(groups)
     lowest = 0.0  # kappa can be negative: keep such bars in view
     for index, ((method, group), color) in enumerate(zip(groups.items(), _colors(len(groups)))):
-        summary = summarize([run.report for run in group])
-        means = [summary.get(key, (math.nan, 0.0))[0] for key in keys]
-        stds = [summary.get(key, (math.nan, 0.0))[1] for key in keys]
-        lowest = min(lowest, *(mean - std for mean, std in zip(means, stds) if math.isfinite(mean)))
+        scores = [[run.report.scalars().get(key, math.nan) for run in group] for key in keys]
+        intervals = [mean_interval(column, *_bounds(key)) for column, key in zip(scores, keys)]
+        means = np.array([mean for mean, _, _ in intervals])
+        errors = np.array([[mean - lower, upper - mean] for mean, lower, upper in intervals]).T
         offset = (index - (len(groups) - 1) / 2) * width
-        bars = axis.bar(positions + offset, means, width, yerr=stds, capsize=3, color=color,
-                        label=f"{method} (n={len(group)})")
+        bars = axis.bar(positions + offset, np.nan_to_num(means), width, yerr=np.nan_to_num(errors), capsize=3,
+                        color=color, edgecolor="black", linewidth=0.8, label=f"{method} (n={len(group)})")  # fmt: skip
+        for position, column in zip(positions + offset, scores):
+            axis.plot(np.full(len(column), position), column, "o", color="black", markersize=2.5, zorder=4)
+        lowest = min(lowest, *(value for column in scores for value in column if math.isfinite(value)),
+                     *(lower for _, lower, _ in intervals if math.isfinite(lower)))  # fmt: skip
         if values:
             axis.bar_label(bars, labels=[f"{mean:.3f}" for mean in means], padding=2, fontsize=7, rotation=90)
+    axis.axhline(0.0, color="black", linewidth=0.8)
     axis.set_xticks(positions, labels)
-    axis.set_ylim(min(0.0, lowest - 0.05), 1.15)
+    axis.set_ylim(min(0.0, lowest - 0.05), 1.05 if not values else 1.12)
     axis.grid(axis="y", alpha=0.3)
     axis.set_axisbelow(True)
-    axis.legend(fontsize=8, loc="upper left", ncols=min(len(groups), 3))
+    axis.figure.legend(fontsize=8, loc="outside lower center", ncols=min(len(groups), 5), frameon=False)
 
 
 def metrics_figure(groups: dict[str, list[RunResult]]) -> Figure:
-    """Accuracy, macro-F1 and kappa per method: mean bars, sample-std error bars, value labels."""
-    figure = new_figure(max(6.0, 1.2 + 0.5 * len(groups) * len(SCALAR_METRICS)), 4.5)
+    """Accuracy, macro-F1 and kappa per method: mean bars, 95 % intervals, a dot per run, value labels."""
+    figure = new_figure(max(6.0, 1.2 + 0.5 * len(groups) * len(SCALAR_METRICS)), 4.8)
     axis = figure.add_subplot()
     _grouped_bars(axis, groups, SCALAR_METRICS, [_METRIC_TITLES[key] for key in SCALAR_METRICS], values=True)
-    axis.set_ylabel("score (mean ± sample std over runs)")
+    axis.set_ylabel("score: mean over runs, 95 % interval, dots = runs")
     figure.suptitle("Test metrics per method")
     return figure
 
 
 def per_class_figure(groups: dict[str, list[RunResult]]) -> Figure:
-    """Per-stage F1 per method: where a method's gain or loss comes from."""
-    names = sweep_class_names([run for group in groups.values() for run in group])
-    figure = new_figure(max(7.0, 1.2 + 0.35 * len(groups) * len(names)), 4.5)
+    """Per-stage F1 per method, stages in the figures' order and colour: where a method's gain or loss comes from."""
+    names = in_hypnogram_order(sweep_class_names([run for group in groups.values() for run in group]))
+    figure = new_figure(max(7.0, 1.2 + 0.35 * len(groups) * len(names)), 4.8)
     axis = figure.add_subplot()
     _grouped_bars(axis, groups, [f"f1_{name}" for name in names], names, values=False)
-    axis.set_ylabel("F1 (mean ± sample std over runs)")
+    for label, name in zip(axis.get_xticklabels(), names):
+        label.set_color(stage_color(name))
+        label.set_fontweight("bold")
+    axis.set_ylabel("F1: mean over runs, 95 % interval, dots = runs")
     axis.set_xlabel("sleep stage")
     figure.suptitle("Per-stage F1 per method")
     return figure
@@ -116,6 +144,8 @@ def confusion_figure(groups: dict[str, list[RunResult]]) -> Figure:
         names = group[0].report.class_names
         same = [run for run in group if run.report.class_names == names]
         counts = np.sum([np.asarray(run.report.confusion, dtype=np.float64) for run in same], axis=0)
+        order = [names.index(name) for name in in_hypnogram_order(names)]  # the figures' stage order
+        counts, names = counts[np.ix_(order, order)], [names[index] for index in order]
         totals = counts.sum(axis=1, keepdims=True)
         shares = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
         image = axis.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
@@ -126,10 +156,12 @@ def confusion_figure(groups: dict[str, list[RunResult]]) -> Figure:
         axis.set_yticks(range(len(names)), names)
         axis.set_xlabel("predicted")
         axis.set_ylabel("true")
-        axis.set_title(f"{method}\n{len(same)} run(s), {int(counts.sum())} epochs", fontsize=9)
+        axis.set_title(f"{method}\n{len(same)} run(s) pooled, {int(counts.sum())} epochs", fontsize=9)
+        for label, name in zip([*axis.get_xticklabels(), *axis.get_yticklabels()], names * 2):
+            label.set_color(stage_color(name))
     if image is not None:
         figure.colorbar(image, ax=figure.axes, shrink=0.8, label="share of the true stage")
-    figure.suptitle("Confusion matrices (rows: true stage, normalised)")
+    figure.suptitle("Confusion matrices: each method's test epochs pooled over its runs (rows: true stage, normalised)")
     return figure
 
 
@@ -161,7 +193,7 @@ def _stages_in_range(table: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
 def hypnogram_figure(groups: dict[str, list[RunResult]], runs: Sequence[RunResult]) -> Figure | None:
-    """One test night: the true hypnogram on top, each method's prediction beneath (REM in red).
+    """One test night: the true hypnogram on top, each method's prediction beneath (stages in their colours).
 
     The night is the subject with the most epochs in the first run that has predictions; each
     method shows its first run (by fold, seed) that predicted that subject.
@@ -206,8 +238,8 @@ def hypnogram_figure(groups: dict[str, list[RunResult]], runs: Sequence[RunResul
         run_epochs, run_labels, run_preds = predictions(run)[subject]
         draw_hypnogram(axis, run_epochs, run_preds, run.report.class_names)
         agreement = float(np.mean(run_preds == run_labels)) * 100
-        axis.set_title(f"{method}: {run.run_id} (fold {run.fold}, seed {run.seed}), {agreement:.1f}% epochs correct",
-                       fontsize=9, loc="left")
+        axis.set_title(f"{method}: {run.run_id} (fold {run.fold}, seed {run.seed}), {agreement:.1f}% epochs correct"
+                       f"{constant_note(run_preds, run.report.class_names)}", fontsize=9, loc="left")
     figure.axes[-1].set_xlabel("time (hours)")
     figure.suptitle(f"Hypnograms of test subject {subject} ({len(epochs)} epochs of {EPOCH_SECONDS:.0f} s)")
     return figure

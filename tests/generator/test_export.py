@@ -116,8 +116,10 @@ def test_psg_edf_reads_back_with_mne(exported):
 
     root, row, night = exported["h264"]
     raw = mne.io.read_raw_edf(root / row["psg"], infer_types=True, preload=True, verbose="error")
-    assert raw.ch_names == list(CHANNELS)
+    assert raw.ch_names == ["C4-M1", "E1-M2", "chin"]  # the derivations a clinic's file names
     assert raw.get_channel_types() == list(TYPES)
+    labels = mne.io.read_raw_edf(root / row["psg"], verbose="error").ch_names
+    assert labels == ["EEG C4-M1", "EOG E1-M2", "EMG chin"]
     assert raw.info["sfreq"] == SAMPLE_RATE_HZ
     assert raw.n_times == night.signals.shape[1]
     assert raw.info["meas_date"] == export.DEFAULT_RECORDING_START

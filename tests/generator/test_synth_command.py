@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from datamodules.generator.assemble import epoch_frame_indices, generate_night
-from datamodules.generator.export import read_hypnogram_csv, read_manifest
+from datamodules.generator.export import DERIVATION_LABELS, read_hypnogram_csv, read_manifest
+from datamodules.recorded.discover import discover_nights
 from sacd.cli import main
 
 
@@ -19,10 +20,11 @@ def test_sacd_synth_exports_nights_that_read_back(tmp_path, capsys):
     assert str(tmp_path) in capsys.readouterr().out
     rows = read_manifest(tmp_path / "manifest.csv")
     assert [row["subject"] for row in rows] == [1, 2]
+    assert [row["subject"] for row in discover_nights(tmp_path)] == [1, 2]  # `sacd manifest` names them alike
     for row in rows:
         night = generate_night(seed=5, subject=row["subject"], hours=0.25, video_size=16)
         raw = mne.io.read_raw_edf(tmp_path / row["psg"], infer_types=True, preload=True, verbose="error")
-        assert tuple(raw.ch_names) == night.channel_names
+        assert tuple(raw.ch_names) == tuple(DERIVATION_LABELS.get(name, name) for name in night.channel_names)
         assert raw.info["sfreq"] == night.sample_rate
         step = np.ptp(night.signals, axis=1, keepdims=True) / 65535  # EDF's 16-bit resolution
         assert np.all(np.abs(raw.get_data() - night.signals) <= step)

@@ -81,12 +81,12 @@ def test_each_night_gets_a_valid_csv_edf_png_and_summary(tmp_path, exported, stu
     import mne
     from PIL import Image
 
-    from sacd.prediction import NightProgressBar
+    from sacd.progress import LineProgressBar
 
     night = _night(exported, 1)
     cli = _predict(student, tmp_path, "--data.video", str(night["video"]), "--trainer.callbacks.init_args.smoothing_epochs", "3")
-    (bar,) = [callback for callback in cli.trainer.callbacks if isinstance(callback, NightProgressBar)]
-    assert bar._epochs == 30 and "epochs/s" in bar.predict_progress_bar.postfix
+    (bar,) = [callback for callback in cli.trainer.callbacks if isinstance(callback, LineProgressBar)]  # not a TTY
+    assert bar._items == 30
     folder = tmp_path / night["video"].stem
     rows = list(csv.DictReader((folder / "hypnogram.csv").open()))
     assert [row["onset_seconds"] for row in rows[:3]] == ["0", "30", "60"]
@@ -204,3 +204,16 @@ def test_wrong_checkpoints_and_unwritable_outputs_are_clear_errors(tmp_path, exp
 def test_predict_config_alone_needs_a_checkpoint(tmp_path, exported):
     with pytest.raises(CheckpointKindError, match="--ckpt_path"):
         SacdCLI.create(["predict", "-c", PREDICT, "--data.video", str(_night(exported, 1)["video"])])
+
+
+def test_predict_with_a_training_config_is_refused_naming_the_prediction_config(
+        tmp_path, monkeypatch, capsys, student, tiny_teacher):  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    training = write_config(tmp_path / "kd.yaml", distiller_config(tmp_path, "distillers.KD", str(tiny_teacher)))
+    with pytest.raises(CheckpointKindError, match="training datamodule.*experiments/predict.yaml"):
+        SacdCLI.create(["predict", "-c", str(training), "--ckpt_path", str(student)])
+    with pytest.raises(SystemExit) as exit_info:  # a night's video given to a training datamodule
+        SacdCLI.create(["predict", "-c", str(training), "--ckpt_path", str(student), "--data.video", "night.mp4"])
+    assert exit_info.value.code == 2
+    assert "NightVideos, which stages whole nights: sacd predict -c experiments/predict.yaml" in capsys.readouterr().err
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["kd.yaml"]  # no stray hparams.yaml or logs

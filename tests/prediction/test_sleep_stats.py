@@ -45,3 +45,11 @@ def test_the_table_and_dict_hold_every_figure_and_bad_input_is_refused():
         sleep_summary([0, 7])
     with pytest.raises(ValueError, match="epoch_seconds"):
         sleep_summary([0], epoch_seconds=0)
+
+
+def test_the_printed_summary_says_what_is_missing_instead_of_a_number():
+    no_rem = sleep_summary([W, N1, N2, N3, N2, W]).format_table().splitlines()
+    assert "  REM latency              no REM" in no_rem
+    assert "  sleep onset latency       0.5 min" in no_rem
+    no_sleep = sleep_summary([W, W]).format_table()
+    assert "  sleep onset latency      no sleep" in no_sleep.splitlines() and "n/a" not in no_sleep

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from datamodules.recorded.discover import discover_nights
+from datamodules.recorded.discover import discover_nights, subject_id, subject_label
 from datamodules.recorded.manifest import ManifestError, read_manifest, subject_index
 from sacd.cli import main
 
@@ -67,7 +67,7 @@ def test_discover_follows_the_naming_rule(tmp_path):
     rows = discover_nights(tmp_path)
     assert rows[0] == {"subject": "p7", "night": 0, "psg": "p7_psg.bdf", "video": "p7_video-a.mkv;p7_video-b.mkv",
                        "hypnogram": "p7_hypnogram.txt", "video_offset_seconds": 0.0}  # fmt: skip
-    assert rows[1]["subject"] == "sub-001" and rows[1]["hypnogram"].endswith("_hypnogram.csv")
+    assert rows[1]["subject"] == 1 and rows[1]["hypnogram"].endswith("_hypnogram.csv")  # as sacd synth writes it
     _touch(tmp_path, "lonely_psg.edf")
     with pytest.raises(ValueError, match=r"lonely \(no video, hypnogram\)"):
         discover_nights(tmp_path)
@@ -89,3 +89,10 @@ def test_sacd_manifest_writes_a_readable_manifest_and_keeps_an_existing_one(tmp_
         main(["manifest", str(tmp_path / "data"), "--out", str(tmp_path / "elsewhere.csv")])
     assert done.value.code == 0
     assert read_manifest(tmp_path / "elsewhere.csv")[0].videos == ((tmp_path / "data" / "s1_video.mp4").resolve(),)
+
+
+@pytest.mark.parametrize(("label", "subject"), [("sub-001", 1), ("sub-12", 12), ("7", 7), ("sub-p7", "p7"), ("p7", "p7")])
+def test_a_subject_label_and_its_id_map_both_ways(label, subject):
+    assert subject_id(label) == subject
+    assert subject_id(subject_label(subject)) == subject
+    assert subject_label(1) == "sub-001"

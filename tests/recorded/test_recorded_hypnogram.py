@@ -168,7 +168,7 @@ def test_reads_back_our_exporter(tmp_path: Path) -> None:
     row = export_night(night, tmp_path, video_codec="mjpeg")
     psg_path = tmp_path / row["psg"]
     rec = read_psg(psg_path, ("C4-M1", "EOG", "EMG"), sample_rate=100.0, l_freq_hz=None, h_freq_hz=None)
-    assert rec.source_channels == ("EEG C4-M1", "EOG EOG", "EMG EMG")
+    assert rec.source_channels == ("EEG C4-M1", "EOG E1-M2", "EMG chin")  # derivation names, as clinics label them
     for got, want in zip(rec.signals, night.signals):
         resolution_volts = (want.max() - want.min()) / 65534
         np.testing.assert_allclose(got, want, atol=2 * resolution_volts)

@@ -23,6 +23,18 @@ def test_help_lists_the_distillers_and_datamodules():
     assert "distillers.KD" in top and "datamodules.SyntheticNights" in top
 
 
+@pytest.mark.parametrize("command", ["fit", "validate", "test", "predict"])
+def test_help_opens_with_the_usual_command(command):
+    text, code = run_main([command, "--help"])
+    assert code == 0
+    usage, description = text.split("\n\n")[:2]
+    assert usage.startswith(f"usage: sacd {command} -c ") and usage.count("\n") == 0  # one line, not every option
+    assert description.strip()
+    if command == "predict":
+        assert "experiments/predict.yaml" in usage and "--data.video NIGHT.mp4" in usage
+        assert "--data.manifest" in description
+
+
 def test_print_config_round_trips(tmp_path, tiny_teacher):
     config = write_config(tmp_path / "kd.yaml", distiller_config(tmp_path, "distillers.KD", str(tiny_teacher)))
     first, code = run_main(["fit", "-c", str(config), "--model.init_args.temperature", "2.5", "--print_config"])
@@ -131,6 +143,8 @@ def test_teacher_config_is_trained_once_and_cached(tmp_path, capsys):
     cached = list((tmp_path / "cache").glob("*/teacher.ckpt"))
     assert len(cached) == 1
     assert first.model.hparams["teacher_checkpoint"] == str(cached[0])
+    tested = json.loads(cached[0].with_name("teacher.test.json").read_text())  # the level students are read against
+    assert tested["num_epochs"] == 24 and len(tested["subjects"]) == 1
 
     second = SacdCLI.create(["fit", "-c", str(path)])
     assert "Using cached EEG teacher" in capsys.readouterr().out
@@ -138,6 +152,11 @@ def test_teacher_config_is_trained_once_and_cached(tmp_path, capsys):
     # the student starts from the same weights whether the teacher was trained or cached
     for (name, a), (_, b) in zip(first.model.student.state_dict().items(), second.model.student.state_dict().items()):
         assert torch.equal(a, b), name
+
+    # a teacher cached before its test report existed is tested when next used
+    cached[0].with_name("teacher.test.json").unlink()
+    SacdCLI.create(["fit", "-c", str(path)])
+    assert json.loads(cached[0].with_name("teacher.test.json").read_text()) == tested
 
     # another data split is another teacher
     config["data"]["init_args"]["seed"] = 4
@@ -172,18 +191,16 @@ def test_teacher_trains_alone_from_its_config(tmp_path):
     assert "val/macro_f1" in cli.trainer.callback_metrics
 
 
-def test_validate_and_predict_run_the_student_on_video(tmp_path, tiny_teacher):
+def test_validate_scores_the_student_and_opens_no_log_version(tmp_path, tiny_teacher):
     path = write_config(tmp_path / "kd.yaml", distiller_config(tmp_path, "distillers.KD", str(tiny_teacher)))
     fitted = SacdCLI.create(["fit", "-c", str(path)])
     ckpt = fitted.trainer.checkpoint_callback.last_model_path
+    versions = sorted(Path(fitted.trainer.logger.root_dir).iterdir())
     validator = SacdCLI.create(["validate", "-c", str(path), "--ckpt_path", ckpt])
     assert 0.0 <= float(validator.trainer.callback_metrics["val/macro_f1"]) <= 1.0
-    predictor = SacdCLI.create(["predict", "-c", str(path), "--ckpt_path", ckpt])
-    batches = predictor.trainer.predict_loop.predictions
-    probs = torch.cat([b["probs"] for b in batches])
-    assert probs.shape == (24, 5)
-    torch.testing.assert_close(probs.sum(-1), torch.ones(24))
-    assert torch.equal(torch.cat([b["pred"] for b in batches]), probs.argmax(-1))
+    tester = SacdCLI.create(["test", "-c", str(path), "--ckpt_path", ckpt])
+    assert tester.trainer.loggers == [] and (Path(ckpt).parent / "last.test.json").is_file()
+    assert sorted(Path(fitted.trainer.logger.root_dir).iterdir()) == versions  # results sit beside the checkpoint
 
 
 def test_optimiser_and_scheduler_come_from_the_config(tmp_path, tiny_teacher):
