@@ -314,7 +314,7 @@ def run_rounds(configs: list[Config], work: Path, teacher: Path, cache_dir: str,
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--method", default="KD", help="a distillers class name (the quick start uses KD)")
+    parser.add_argument("--method", default="KD", help="a distillers class name (default KD)")
     parser.add_argument("--nights", type=int, nargs="+", default=[1, 2, 4], help="nights per split")
     parser.add_argument("--storage", nargs="+", choices=["memory", "mmap"], default=["memory", "mmap"])
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 2],

@@ -7,7 +7,6 @@ path. The datamodule's data-dependent values are linked into the model, never ty
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 import datamodules
 import distillers
 from datamodules import PairedDataModule
+from sacd.class_paths import import_class_path
 from sacd.cli_parser import SacdArgumentParser
 from sacd.checkpointing import AtomicCheckpointIO, ResumableCheckpoint, newest_last_checkpoint
 from sacd.callbacks import EnvironmentRecord, FitSummary, ResumableRandomness, TestReportWriter
@@ -238,7 +238,8 @@ class SacdCLI(LightningCLI):
         if self.subcommand == "predict":
             self._prepare_prediction(config)
             return
-        if self.subcommand == "fit" and config.get("test_after_fit") and holds_no_test_subjects(plain_config(config.get("data"))):
+        no_test = holds_no_test_subjects(plain_config(config.get("data")))
+        if self.subcommand == "fit" and config.get("test_after_fit") and no_test:
             raise ValueError(NO_TEST_SUBJECTS)  # before a teacher is trained for nothing
         init_args = config.model.get("init_args")
         if init_args is None or not getattr(self._configured_model_class(config), "uses_teacher", False):
@@ -266,9 +267,8 @@ class SacdCLI(LightningCLI):
         config.data = updated.data
 
     @staticmethod
-    def _configured_model_class(config: Any) -> type:
-        module_name, _, class_name = config.model.class_path.rpartition(".")
-        return getattr(importlib.import_module(module_name), class_name)
+    def _configured_model_class(config: Any) -> type | None:
+        return import_class_path(config.model.class_path)
 
     def before_fit(self) -> None:
         """Fail now, naming the folder, if the run's logs or checkpoints cannot be written there, or if
@@ -318,12 +318,8 @@ def name_loggers_after_model(config: Any) -> None:
 
 def run_name(class_path: str) -> str:
     """The folder name a model's runs log under: its class's ``run_name``, else the class name in lower case."""
-    module_name, _, class_name = class_path.rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError, ValueError):
-        return class_name.lower()
-    return getattr(cls, "run_name", None) or class_name.lower()
+    class_name = class_path.rpartition(".")[2]
+    return getattr(import_class_path(class_path), "run_name", None) or class_name.lower()
 
 
 def share_logger_versions(loggers: Sequence[Any]) -> None:

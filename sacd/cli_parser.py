@@ -9,7 +9,6 @@ still lists everything, and ``--debug`` shows jsonargparse's own report.
 from __future__ import annotations
 
 import difflib
-import importlib
 import inspect
 import os
 import re
@@ -18,6 +17,8 @@ from collections.abc import Iterable
 from typing import Any, NoReturn
 
 from lightning.pytorch.cli import LightningArgumentParser
+
+from sacd.class_paths import import_class_path
 
 _UNRECOGNISED = re.compile(r"unrecognized arguments: (.*)")
 _NOT_ACCEPTED = re.compile(r"does not accept option '([^']+)'")
@@ -103,12 +104,8 @@ def known_options(parser: Any) -> set[str]:
 
 def class_parameters(class_path: str) -> set[str]:
     """Parameter names of a class's ``__init__`` and of the bases it passes ``**kwargs`` to."""
-    module, _, name = class_path.rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError, ValueError):
-        return set()
-    names = set()
+    cls = import_class_path(class_path)
+    names: set[str] = set()
     for base in inspect.getmro(cls) if inspect.isclass(cls) else ():
         if base.__name__ in _STOP or "__init__" not in vars(base):
             continue

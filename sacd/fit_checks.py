@@ -3,10 +3,11 @@ at once, with the file and the fix, instead of training the wrong model or losin
 
 from __future__ import annotations
 
-import importlib
 import os
 from pathlib import Path
 from typing import Any
+
+from sacd.class_paths import import_class_path
 
 
 def check_resumable(ckpt_path: str, configured: dict[str, Any]) -> None:
@@ -65,14 +66,8 @@ def check_writable_folder(folder: Path) -> None:
 def _same_class(first: str, second: str) -> bool:
     """Whether two class paths name one class ("distillers.KD" and "distillers.kd.KD" do)."""
 
-    def resolve(path: str) -> Any:
-        module, _, name = path.rpartition(".")
-        try:
-            return getattr(importlib.import_module(module), name)
-        except (ImportError, AttributeError, ValueError):
-            return path
-
-    return first == second or resolve(first) is resolve(second)
+    found = import_class_path(first)
+    return first == second or (found is not None and found is import_class_path(second))
 
 
 def plain_config(value: Any) -> Any:

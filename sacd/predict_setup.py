@@ -9,9 +9,10 @@ that differs from the one the student was trained on is an error, not a silent r
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
+
+from sacd.class_paths import import_class_path
 
 #: what the predict parser starts from before the checkpoint's hyper-parameters replace it
 PLACEHOLDER_MODEL = {"class_path": "sacd.VideoStager", "init_args": {"student": {"class_path": "sacd.models.X3D"}}}
@@ -46,7 +47,7 @@ def stager_config(model: dict[str, Any], ckpt_path: str | None) -> tuple[dict[st
 
     class_path = str(model.get("class_path", ""))
     arguments = dict(model.get("init_args") or {})
-    cls = _import(class_path)
+    cls = import_class_path(class_path)
     if isinstance(cls, type) and issubclass(cls, EEGTeacher):
         raise CheckpointKindError(
             f"{ckpt_path} is an EEG teacher's checkpoint ({class_path}); sacd predict stages infrared video with a "
@@ -71,7 +72,7 @@ def check_night_source(class_path: str | None) -> None:
     """Refuse a prediction whose datamodule is not a source of whole nights of video (a training config)."""
     from datamodules.night_videos import NightVideos
 
-    cls = _import(str(class_path or ""))
+    cls = import_class_path(str(class_path or ""))
     if not (isinstance(cls, type) and issubclass(cls, NightVideos)):
         raise CheckpointKindError(
             f"sacd predict stages whole nights of video, but the config's data is {class_path or 'not set'}, a "
@@ -98,11 +99,3 @@ def match_clip_size(data_args: dict[str, Any], shape: tuple[int, ...] | None, ck
     if height != width:
         raise CheckpointKindError(f"{ckpt_path}: the student was trained on {height}x{width} clips; nights are cut square")
     return updated
-
-
-def _import(class_path: str) -> type | None:
-    module, _, name = class_path.rpartition(".")
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError, ValueError):
-        return None

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torchmetrics.functional.classification import multiclass_cohen_kappa, multiclass_f1_score
 
-from sacd.metrics import StagingMetrics, StagingReport
+from sacd.metrics import StagingReport
 
 
 @dataclass(frozen=True)
@@ -41,10 +42,11 @@ def chance_levels(report: StagingReport) -> ChanceLevels:
         raise ValueError("chance levels need at least one test epoch")
     majority = max(present, key=lambda name: support[name])
     target = torch.cat([torch.full((count,), index) for index, count in enumerate(support.values())])
-    constant = StagingMetrics(report.class_names)
-    constant.update(torch.full_like(target, report.class_names.index(majority)), target)
-    scored = constant.compute()
-    return ChanceLevels(majority, scored.macro_f1, scored.kappa, 1.0 / len(present))
+    constant = torch.full_like(target, report.class_names.index(majority))
+    classes = len(report.class_names)  # the functional metrics: computed here, never synchronised under DDP
+    macro_f1 = float(multiclass_f1_score(constant, target, classes, average="macro"))
+    kappa = float(multiclass_cohen_kappa(constant, target, classes))
+    return ChanceLevels(majority, macro_f1, kappa, 1.0 / len(present))
 
 
 def report_path(checkpoint: str | Path) -> Path:

@@ -173,13 +173,9 @@ def _method_runs(entry: Any, grid: dict, seeds: list[int], folds: list[int], num
 
 def _check_class_path(class_path: str, name: str, path: Path) -> None:
     """A misspelt method is an error now, before any teacher is trained or any run is started."""
-    import importlib
+    from sacd.class_paths import import_class_path
 
-    module_name, _, class_name = class_path.rpartition(".")
-    try:
-        found = getattr(importlib.import_module(module_name), class_name) if module_name else None
-    except (ImportError, AttributeError):
-        found = None
+    found = import_class_path(class_path)
     if not isinstance(found, type):
         raise SweepSpecError(
             f"{path}: method {name!r} has class_path {class_path!r}, which names no importable class; use a model "

@@ -34,11 +34,10 @@ def prepare_teachers(runs: list[RunSpec], base: list[Path], scratch: Path) -> in
 
 
 def _uses_teacher(class_path: str) -> bool:
-    import importlib
+    from sacd.class_paths import import_class_path
 
-    module_name, _, name = class_path.rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module_name), name)
-    except (ImportError, AttributeError) as error:
-        raise ValueError(f"sweep method class_path {class_path!r} cannot be imported: {error}") from error
+    cls = import_class_path(class_path)
+    if cls is None:
+        raise ValueError(f"sweep method class_path {class_path!r} names no importable class; use one such as "
+                         "distillers.KD (`sacd fit --help` lists them)")  # fmt: skip
     return bool(getattr(cls, "uses_teacher", False))

@@ -32,7 +32,7 @@ def test_quickstart_trains_a_teacher_distils_a_student_and_reports(tmp_path):
     teacher_best, student_best = re.findall(r"best checkpoint: (\S+\.ckpt)", out)
     assert "teachers" in teacher_best and Path(tmp_path, student_best).is_file() and "per-epoch metrics" in out
     run = Path(tmp_path, student_best).parents[1]
-    assert run.parent == tmp_path / "runs" / "quickstart" / "kd"  # the method's own folder
+    assert run.parent == tmp_path / "runs" / "quickstart" / "sacd"  # the method's own folder
     assert (run / "metrics.csv").is_file() and list(run.glob("events.out.tfevents.*"))  # CSV and TensorBoard
     report = json.loads(Path(tmp_path, student_best).with_suffix(".test.json").read_text())
     assert report["num_epochs"] == 3 * 100  # the three test subjects' nights, nothing else
