@@ -341,14 +341,3 @@ NO_TEST_SUBJECTS = ("test_after_fit is set, but the data holds no test subjects 
 def run_lightning_command(words: Sequence[str]) -> None:
     """``sacd fit|validate|test|predict ...``: the LightningCLI on these words."""
     SacdCLI(args=list(words))
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """The ``sacd`` command (see :func:`sacd.entry_point.main`)."""
-    from sacd.entry_point import main as entry
-
-    entry(argv)
-
-
-if __name__ == "__main__":
-    main()

@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 from lightning.pytorch.cli import LightningArgumentParser
 
 from sacd.class_paths import import_class_path
+from sacd.command_table import EXTRA_COMMANDS
 
 _UNRECOGNISED = re.compile(r"unrecognized arguments: (.*)")
 _NOT_ACCEPTED = re.compile(r"does not accept option '([^']+)'")
@@ -60,8 +61,6 @@ def explain(message: str, parser: Any) -> list[str]:
             meant = _did_you_mean(head, {option.split(".")[0] for option in options}, "--").replace("?", f".{rest}?")
         lines.append(f"unknown option --{name}{meant}")
     for name, choices in _CHOICE.findall(message):
-        from sacd.entry_point import EXTRA_COMMANDS
-
         commands = [*re.findall(r"'([^']+)'", choices), *EXTRA_COMMANDS]
         lines.append(f"unknown command {name!r} (commands: {', '.join(commands)}){_did_you_mean(name, commands, '')}")
     key = next(iter(_PARSER_KEY.findall(message)), None)

@@ -12,17 +12,9 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from sacd.command_table import EXTRA_COMMANDS
 from sacd.help_cache import is_plain_help, print_help
 from sacd.user_errors import run_reporting_errors, take_debug_flag
-
-#: commands of ``sacd`` that are not Lightning subcommands, and the module whose ``main`` runs each
-EXTRA_COMMANDS = {
-    "synth": "sacd.synth_cli",
-    "check-data": "sacd.check_data",
-    "manifest": "sacd.manifest_cli",
-    "sweep": "sacd.sweep_cli",
-    "report": "sacd.report_cli",
-}
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -85,7 +85,7 @@ def teacher_config(root: Path) -> dict[str, Any]:
 
 def run_main(args: list[str]) -> tuple[str, int | None]:
     """Run ``sacd ARGS`` in-process; return what it printed (stdout and stderr) and its exit code."""
-    from sacd.cli import main
+    from sacd.entry_point import main
 
     out = io.StringIO()
     code = None

@@ -9,7 +9,7 @@ import pytest
 from datamodules.generator.assemble import epoch_frame_indices, generate_night
 from datamodules.generator.export import DERIVATION_LABELS, read_hypnogram_csv, read_manifest
 from datamodules.recorded.discover import discover_nights
-from sacd.cli import main
+from sacd.entry_point import main
 
 
 def test_sacd_synth_exports_nights_that_read_back(tmp_path, capsys):

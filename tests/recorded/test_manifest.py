@@ -8,7 +8,7 @@ import pytest
 
 from datamodules.recorded.discover import discover_nights, subject_id, subject_label
 from datamodules.recorded.manifest import ManifestError, read_manifest, subject_index
-from sacd.cli import main
+from sacd.entry_point import main
 
 
 def _touch(folder: Path, *names: str) -> None:

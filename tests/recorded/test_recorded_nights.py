@@ -12,7 +12,7 @@ from datamodules import SyntheticNights
 from datamodules.recorded import RecordedNights
 from datamodules.recorded.manifest import ManifestError
 from datamodules.recorded.psg import RecordingError
-from sacd.cli import main
+from sacd.entry_point import main
 
 FRAMES, SIZE, EPOCHS = 4, 16, 30  # 15-minute nights, 16x16 video at 5 fps
 

@@ -200,6 +200,9 @@ def test_validate_scores_the_student_and_opens_no_log_version(tmp_path, tiny_tea
     assert 0.0 <= float(validator.trainer.callback_metrics["val/macro_f1"]) <= 1.0
     tester = SacdCLI.create(["test", "-c", str(path), "--ckpt_path", ckpt])
     assert tester.trainer.loggers == [] and (Path(ckpt).parent / "last.test.json").is_file()
+    saved = Path(fitted.trainer.log_dir) / "config.yaml"  # the run's own resolved config tests it again
+    again = SacdCLI.create(["test", "-c", str(saved), "--ckpt_path", ckpt])
+    assert again.model.test_report.to_dict() == tester.model.test_report.to_dict()
     assert sorted(Path(fitted.trainer.logger.root_dir).iterdir()) == versions  # results sit beside the checkpoint
 
 
