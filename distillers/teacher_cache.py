@@ -19,6 +19,8 @@ from pathlib import Path
 
 import torch
 
+from sacd.safe_checkpoints import load_checkpoint
+
 TAP_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
@@ -82,7 +84,7 @@ class TeacherOutputCache:
 
     def load(self, path: Path) -> None:
         """Read a saved cache of the same teacher and training set."""
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_checkpoint(path)
         self.check_teacher(state["teacher_sha256"])
         if len(state["filled"]) != self.size:
             raise ValueError(f"{path} caches {len(state['filled'])} samples, this training set has {self.size}")

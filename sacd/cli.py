@@ -33,6 +33,7 @@ from sacd.predict_setup import (
 )
 from sacd.progress import default_progress_bar
 from sacd.quiet import silence_third_party_noise
+from sacd.safe_checkpoints import UnsafeCheckpointError, is_weights_only_refusal, unsafe_message
 from sacd.staging import MONITOR, StagingModule
 from sacd.fit_checks import (
     check_resumable,
@@ -183,6 +184,7 @@ class SacdCLI(LightningCLI):
             parser.set_defaults({"model": PLACEHOLDER_MODEL})
         if subcommand == "test":  # the staging table (TestReportWriter) replaces Lightning's table of the same metrics
             parser.set_defaults({"verbose": False})
+        parser.set_defaults({"weights_only": True})  # a checkpoint cannot run code (sacd.safe_checkpoints)
         return parser
 
     def _parse_ckpt_path(self) -> None:
@@ -197,6 +199,8 @@ class SacdCLI(LightningCLI):
         try:
             super()._parse_ckpt_path()
         except Exception as error:  # noqa: BLE001 - torch.load raises many kinds for a file that is not a checkpoint
+            if is_weights_only_refusal(error):
+                raise UnsafeCheckpointError(unsafe_message(ckpt_path, error)) from error
             raise ValueError(
                 f"{ckpt_path} is not a readable Lightning checkpoint ({type(error).__name__}: {error}); it is "
                 "truncated or not a checkpoint: give another .ckpt written by `sacd fit` (e.g. the run's best "
@@ -297,7 +301,7 @@ class SacdCLI(LightningCLI):
         ckpt_path = None
         if callback is not None and (callback.best_model_path or callback.last_model_path):
             ckpt_path = callback.best_model_path or callback.last_model_path
-        self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=ckpt_path, verbose=False)
+        self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=ckpt_path, verbose=False, weights_only=True)
 
 
 def name_loggers_after_model(config: Any) -> None:

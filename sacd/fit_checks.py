@@ -16,9 +16,9 @@ def check_resumable(ckpt_path: str, configured: dict[str, Any]) -> None:
     Lightning takes the model from the checkpoint's hyper-parameters, so a mismatch would silently
     train the checkpoint's model in place of the configured one.
     """
-    import torch
+    from sacd.safe_checkpoints import load_checkpoint
 
-    hparams = plain_config(torch.load(ckpt_path, map_location="cpu", weights_only=True).get("hyper_parameters") or {})
+    hparams = plain_config(load_checkpoint(ckpt_path).get("hyper_parameters") or {})
     wanted, found = configured.get("class_path"), hparams.get("_class_path")
     if wanted and found and not _same_class(wanted, found):
         problem = f"it holds a {found} run, but this fit configures {wanted}"

@@ -28,10 +28,12 @@ def checkpoint_model(ckpt_path: str | None) -> dict[str, Any]:
     """The model a checkpoint was trained as: ``class_path`` and its recorded hyper-parameters."""
     if not ckpt_path:
         raise CheckpointKindError("sacd predict stages video with a trained student: give --ckpt_path STUDENT.ckpt")
-    import torch
+    from sacd.safe_checkpoints import UnsafeCheckpointError, load_checkpoint
 
     try:
-        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        checkpoint = load_checkpoint(ckpt_path)
+    except UnsafeCheckpointError:
+        raise
     except Exception as error:  # noqa: BLE001 - any unreadable file gets the same advice
         raise CheckpointKindError(
             f"{ckpt_path} is not a readable checkpoint ({type(error).__name__}: {error}); it is truncated or not a "

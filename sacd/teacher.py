@@ -11,6 +11,7 @@ from torch import nn
 
 from sacd.hashing import file_sha256
 from sacd.models import AttnSleep
+from sacd.safe_checkpoints import UnsafeCheckpointError, load_checkpoint
 from sacd.staging import StagingModule
 
 
@@ -90,7 +91,9 @@ def check_teacher_checkpoint(path: str | Path, expected_sha256: str | None = Non
             "drop teacher_sha256 from the config to accept the new teacher."
         )
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        checkpoint = load_checkpoint(path)
+    except UnsafeCheckpointError:
+        raise
     except Exception as error:  # a truncated or foreign file
         raise ValueError(f"teacher checkpoint {path} cannot be read ({error}); retrain or re-copy it") from error
     state = checkpoint.get("state_dict", {}) if isinstance(checkpoint, dict) else {}
@@ -113,7 +116,7 @@ def load_frozen_teacher(
     what the teacher was trained on: a teacher of other EEG input is refused here, naming the file.
     """
     sha256 = check_teacher_checkpoint(path, expected_sha256)
-    teacher = EEGTeacher.load_from_checkpoint(path, map_location="cpu")
+    teacher = EEGTeacher.load_from_checkpoint(path, map_location="cpu", weights_only=True)
     trained = {"eeg_shape": tuple(teacher.eeg_shape), "eeg_sample_rate": teacher.eeg_sample_rate,
                "num_classes": teacher.num_classes}  # fmt: skip
     wanted = {key: tuple(value) if key == "eeg_shape" else value for key, value in (data_spec or {}).items()}

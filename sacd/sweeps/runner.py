@@ -118,14 +118,20 @@ def execute_run(run: RunSpec, base: list[Path], sweep_dir: Path, threads: int | 
 
 
 def _resumable_checkpoint(run_dir: Path) -> Path | None:
-    """``last.ckpt`` if it loads; a corrupt one (killed mid-save) is moved aside and the run restarts."""
+    """``last.ckpt`` if it loads; a corrupt one (killed mid-save) is moved aside and the run restarts.
+
+    One that holds more than tensors and plain values is refused (:mod:`sacd.safe_checkpoints`): it is
+    not what ``sacd fit`` writes, and opening it could run code.
+    """
     last = run_dir / "checkpoints" / "last.ckpt"
     if not last.is_file():
         return None
-    import torch
+    from sacd.safe_checkpoints import UnsafeCheckpointError, load_checkpoint
 
     try:
-        torch.load(last, map_location="cpu", weights_only=False)
+        load_checkpoint(last)
+    except UnsafeCheckpointError:
+        raise
     except Exception:  # noqa: BLE001 - any unreadable checkpoint means: start over
         aside = run_dir / f"corrupt-{int(time.time())}"
         shutil.move(str(run_dir / "checkpoints"), aside)

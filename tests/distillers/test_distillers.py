@@ -38,11 +38,11 @@ def test_each_distiller_fits_and_tests_from_its_checkpoint_with_the_teacher_unto
     for name in type(cli.model).default_loss_weights:
         assert torch.isfinite(logged[f"train/{name}"]), name
     if cli.model.teacher is not None:
-        saved = torch.load(tiny_teacher, map_location="cpu", weights_only=False)["state_dict"]
+        saved = torch.load(tiny_teacher, map_location="cpu", weights_only=True)["state_dict"]
         for key, value in cli.model.teacher.state_dict().items():
             assert torch.equal(value, saved[f"net.{key}"]), f"teacher weight {key} changed during distillation"
     checkpoint = cli.trainer.checkpoint_callback.last_model_path
-    stored = torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]
+    stored = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
     assert stored and not any(key.startswith("teacher.") for key in stored)
     tester = SacdCLI.create(["test", "-c", str(path), "--ckpt_path", checkpoint])
     assert 0.0 <= float(tester.trainer.callback_metrics["test/acc"]) <= 1.0

@@ -97,7 +97,7 @@ def test_every_distiller_trains_under_ddp_with_ranks_in_agreement(zoo_under_ddp,
     assert "val/macro_f1" in evaluation[0] and evaluation[0] == evaluation[1]
     checkpoints = list((folder / name.lower()).rglob("last.ckpt"))
     assert len(checkpoints) == 1 and not any(key.startswith("teacher.") for key in
-                                             torch.load(checkpoints[0], weights_only=False)["state_dict"])  # fmt: skip
+                                             torch.load(checkpoints[0], weights_only=True)["state_dict"])  # fmt: skip
 
 
 def test_a_ddp_fit_resumed_from_last_ends_bit_identical(tmp_path, tiny_teacher):

@@ -80,7 +80,7 @@ def test_disk_full_on_the_second_checkpoint_keeps_the_previous_one_loadable(tmp_
     assert disk.temp is not None and not disk.temp.exists(), "the half-written scratch file was left behind"
     assert_no_partials(runs)
 
-    assert torch.load(last, map_location="cpu", weights_only=False)["epoch"] == 0
+    assert torch.load(last, map_location="cpu", weights_only=True)["epoch"] == 0
     resumed = fit(["-c", config, *EPOCH_ZERO_IS_BEST, "--ckpt_path", str(last)])
     assert resumed.trainer.current_epoch == 2
 
@@ -158,7 +158,7 @@ def test_a_checkpoint_folder_turning_read_only_mid_fit_is_an_error_not_a_skipped
     assert set(seen["before"]) == {"epoch000.ckpt", "last.ckpt"}
     assert_unchanged(seen["before"], folder)
     assert not new_entries(seen["before"], folder)
-    assert torch.load(folder / "last.ckpt", map_location="cpu", weights_only=False)["epoch"] == 0
+    assert torch.load(folder / "last.ckpt", map_location="cpu", weights_only=True)["epoch"] == 0
     assert_no_partials(runs)
 
 

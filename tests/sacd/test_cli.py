@@ -114,7 +114,7 @@ def test_fit_then_test_from_the_checkpoint_reproduces_the_metrics(tmp_path, tiny
 
 def test_teacher_is_frozen_and_absent_from_the_student_checkpoint(tmp_path, tiny_teacher):
     path = write_config(tmp_path / "kd.yaml", distiller_config(tmp_path, "distillers.KD", str(tiny_teacher)))
-    teacher_before = {k: v.clone() for k, v in torch.load(tiny_teacher, weights_only=False)["state_dict"].items()}
+    teacher_before = {k: v.clone() for k, v in torch.load(tiny_teacher, weights_only=True)["state_dict"].items()}
     cli = SacdCLI.create(["fit", "-c", str(path)])
     model = cli.model
     assert not model.teacher.training
@@ -122,7 +122,7 @@ def test_teacher_is_frozen_and_absent_from_the_student_checkpoint(tmp_path, tiny
     for key, value in model.teacher.state_dict().items():
         assert torch.equal(value, teacher_before[f"net.{key}"]), key  # bit-identical after training
 
-    checkpoint = torch.load(cli.trainer.checkpoint_callback.last_model_path, weights_only=False)
+    checkpoint = torch.load(cli.trainer.checkpoint_callback.last_model_path, weights_only=True)
     assert not [k for k in checkpoint["state_dict"] if k.startswith("teacher.")]
     assert any(k.startswith("student.") for k in checkpoint["state_dict"])
     hparams = checkpoint["hyper_parameters"]

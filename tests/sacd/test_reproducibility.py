@@ -31,7 +31,7 @@ def test_the_same_config_and_seed_give_the_same_metrics_twice(tmp_path, tiny_tea
     second, second_rows, second_test = _fit_and_test(tmp_path / "second", class_path, tiny_teacher)
     assert first_rows == second_rows and any(row.get("val/macro_f1") for row in first_rows)
     assert first_test == second_test
-    weights = [torch.load(cli.trainer.checkpoint_callback.last_model_path, weights_only=False)["state_dict"]
+    weights = [torch.load(cli.trainer.checkpoint_callback.last_model_path, weights_only=True)["state_dict"]
                for cli in (first, second)]  # fmt: skip
     assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])
     from sacd.checkpointing import AtomicCheckpointIO

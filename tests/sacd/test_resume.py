@@ -15,7 +15,7 @@ from sacd.cli import SacdCLI
 
 def _final_state(cli: SacdCLI) -> dict[str, torch.Tensor]:
     last = Path(cli.trainer.checkpoint_callback.dirpath) / "last.ckpt"  # (a test after the fit reloads the callback)
-    return torch.load(last, map_location="cpu", weights_only=False)["state_dict"]
+    return torch.load(last, map_location="cpu", weights_only=True)["state_dict"]
 
 
 @pytest.mark.parametrize("class_path", ["distillers.Vanilla", "distillers.KD", "distillers.CRD", "distillers.SACD"])
@@ -30,7 +30,7 @@ def test_a_resumed_fit_ends_bit_identical_to_an_uninterrupted_one(tmp_path, tiny
     uninterrupted = SacdCLI.create(["fit", "-c", config("whole", 3)])
     callback = uninterrupted.trainer.checkpoint_callback
     assert callback.best_model_path  # the best-by-validation checkpoint is still kept
-    assert torch.load(callback.last_model_path, map_location="cpu", weights_only=False)["epoch"] == 2  # last = latest
+    assert torch.load(callback.last_model_path, map_location="cpu", weights_only=True)["epoch"] == 2  # last = latest
     whole = _final_state(uninterrupted)
     stopped = SacdCLI.create(["fit", "-c", config("parts", 1)])  # as if killed right after the first checkpoint
     resumed = SacdCLI.create(["fit", "-c", config("parts", 3), "--ckpt_path", stopped.trainer.checkpoint_callback.last_model_path])
