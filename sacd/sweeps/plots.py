@@ -68,10 +68,11 @@ def mean_interval(values: Sequence[float], low: float, high: float) -> tuple[flo
     if finite.size == 0:
         return math.nan, math.nan, math.nan
     mean = float(finite.mean())
-    if finite.size == 1:
+    sem = float(stats.sem(finite)) if finite.size > 1 else 0.0
+    if sem == 0.0:  # one run, or runs that agree exactly: no spread to draw
         return mean, mean, mean
-    half = float(stats.t.ppf(0.975, finite.size - 1) * finite.std(ddof=1) / math.sqrt(finite.size))
-    return mean, max(low, mean - half), min(high, mean + half)
+    lower, upper = stats.t.interval(0.95, finite.size - 1, loc=mean, scale=sem)
+    return mean, max(low, float(lower)), min(high, float(upper))
 
 
 def _bounds(key: str) -> tuple[float, float]:
@@ -87,7 +88,8 @@ def _grouped_bars(
     width = 0.8 / len(groups)
     lowest = 0.0  # kappa can be negative: keep such bars in view
     for index, ((method, group), color) in enumerate(zip(groups.items(), _colors(len(groups)))):
-        scores = [[run.report.scalars().get(key, math.nan) for run in group] for key in keys]
+        per_run = [run.report.scalars() for run in group]
+        scores = [[scalars.get(key, math.nan) for scalars in per_run] for key in keys]
         intervals = [mean_interval(column, *_bounds(key)) for column, key in zip(scores, keys)]
         means = np.array([mean for mean, _, _ in intervals])
         errors = np.array([[mean - lower, upper - mean] for mean, lower, upper in intervals]).T
