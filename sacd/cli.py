@@ -7,6 +7,7 @@ path. The datamodule's data-dependent values are linked into the model, never ty
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from sacd.predict_setup import (
 )
 from sacd.progress import default_progress_bar
 from sacd.quiet import silence_third_party_noise
+from sacd.run_claims import claimed_run_folder, share_logger_versions
 from sacd.safe_checkpoints import UnsafeCheckpointError, is_weights_only_refusal, unsafe_message
 from sacd.staging import MONITOR, StagingModule
 from sacd.fit_checks import (
@@ -143,7 +145,8 @@ class SacdCLI(LightningCLI):
         trainer = super().instantiate_trainer(**kwargs)
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
-        share_logger_versions(trainer.loggers)
+        if self.subcommand != "fit":  # a fit claims its versions when it starts (sacd.run_claims)
+            share_logger_versions(trainer.loggers)
         return trainer
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> L.Trainer:
@@ -276,7 +279,8 @@ class SacdCLI(LightningCLI):
 
     def before_fit(self) -> None:
         """Fail now, naming the folder, if the run's logs or checkpoints cannot be written there, or if
-        ``test_after_fit`` asks for a test of subjects the data does not have."""
+        ``test_after_fit`` asks for a test of subjects the data does not have; then claim the run's folder
+        for this fit alone (:mod:`sacd.run_claims`)."""
         config = self.config[self.subcommand] if self.subcommand else self.config
         split = getattr(self.datamodule, "split", None)
         if config.get("test_after_fit") and split is not None and not split.test:
@@ -286,6 +290,14 @@ class SacdCLI(LightningCLI):
         for folder in dict.fromkeys(str(f) for f in folders if f):
             if "://" not in folder:  # local folders only
                 check_writable_folder(Path(folder))
+        self._held.enter_context(claimed_run_folder(self.trainer))
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        """Run the subcommand; what it holds (a fit's run folder, see :meth:`before_fit`) is let go at the end,
+        however it ends."""
+        self._held = contextlib.ExitStack()
+        with self._held:
+            super()._run_subcommand(subcommand)
 
     def before_predict(self) -> None:
         """Refuse several processes before any is launched (see :func:`check_single_process`)."""
@@ -324,19 +336,6 @@ def run_name(class_path: str) -> str:
     """The folder name a model's runs log under: its class's ``run_name``, else the class name in lower case."""
     class_name = class_path.rpartition(".")[2]
     return getattr(import_class_path(class_path), "run_name", None) or class_name.lower()
-
-
-def share_logger_versions(loggers: Sequence[Any]) -> None:
-    """Loggers writing under one ``save_dir/name`` (CSV and TensorBoard side by side) use the first one's
-    ``version_N``; each would otherwise count the other's new folder and take the next number."""
-    first_of: dict[str, Any] = {}
-    for logger in loggers:
-        root = getattr(logger, "root_dir", None)
-        if root is None or not hasattr(logger, "_version"):
-            continue
-        leader = first_of.setdefault(str(Path(root).resolve()), logger)
-        if leader is not logger and logger._version is None:
-            logger._version = leader.version
 
 
 #: the refusal of a fit that would test on no subjects (checked from the config, then from the data)

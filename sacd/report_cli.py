@@ -2,7 +2,8 @@
 
 Writes ``results.csv`` (one row per run), ``results.md`` (mean ± std per method, deltas vs the
 baseline, skipped runs) and PNGs under ``plots/``. Safe to run while the sweep is still going:
-unfinished, failed or half-written runs are listed as skipped.
+unfinished, failed or half-written runs are listed as skipped. Two reports of one folder (two sweeps
+ending together) are written one after the other, never interleaved.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+
+#: held while a report is written, so two sweeps ending together do not interleave their files
+REPORT_LOCK = ".report.lock"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     # imported here: torch and matplotlib are slow to import and not needed for the checks above
+    from sacd.folder_locks import exclusive
     from sacd.sweeps.plots import write_plots
     from sacd.sweeps.results import (
         NoFinishedRunsError,
@@ -52,17 +57,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_results,
     )
 
-    with warnings.catch_warnings(record=True) as caught:  # one plain line each, not a source excerpt
-        warnings.simplefilter("always")
-        runs, skipped = collect_runs(sweep_dir)
-    for warning in caught:
-        print(f"sacd report: warning: {warning.message}", file=sys.stderr)
-    try:
-        paths = write_results(sweep_dir, baseline=args.baseline, runs=runs, skipped=skipped)
-    except NoFinishedRunsError as error:
-        print(f"sacd report: {error}", file=sys.stderr)
-        return 2
-    plots = write_plots(sweep_dir, runs, baseline=args.baseline)
+    with exclusive(sweep_dir / REPORT_LOCK, what=f"the report of {sweep_dir}", wait=True):  # one writer at a time
+        with warnings.catch_warnings(record=True) as caught:  # one plain line each, not a source excerpt
+            warnings.simplefilter("always")
+            runs, skipped = collect_runs(sweep_dir)
+        for warning in caught:
+            print(f"sacd report: warning: {warning.message}", file=sys.stderr)
+        try:
+            paths = write_results(sweep_dir, baseline=args.baseline, runs=runs, skipped=skipped)
+        except NoFinishedRunsError as error:
+            print(f"sacd report: {error}", file=sys.stderr)
+            return 2
+        plots = write_plots(sweep_dir, runs, baseline=args.baseline)
 
     summary = method_summary(runs, args.baseline)
     degenerate = degenerate_runs(runs)

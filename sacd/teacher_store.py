@@ -3,7 +3,8 @@
 A distiller given ``teacher_config`` and no ``teacher_checkpoint`` gets its teacher from here: the
 teacher config's model, trainer and seed are combined with the student run's own data section (so
 teacher and student see the same subject split), hashed, and trained only if that hash has no
-checkpoint yet.
+checkpoint yet. Two runs that need the same untrained teacher train it once: the second waits on
+the cache entry's lock (:mod:`sacd.folder_locks`) and then finds the teacher there.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ import yaml
 
 from sacd.atomic import atomic_copy, atomic_write_text
 from sacd.fit_checks import holds_no_test_subjects
+from sacd.folder_locks import exclusive
 from sacd.hashing import config_hash
 from sacd.reference_levels import report_path
 
 TEACHER_FILE = "teacher.ckpt"
+#: held while a teacher is trained (or tested), so two runs needing it train it once
+TRAINING_LOCK = ".training.lock"
 
 
 def teacher_run_config(teacher_config: str | Path, data_config: dict[str, Any]) -> dict[str, Any]:
@@ -47,11 +51,21 @@ def cached_teacher(teacher_config: str | Path, data_config: dict[str, Any], cach
     key = config_hash({"config": config, "version": __version__})
     run_dir = Path(cache_dir) / key
     checkpoint = run_dir / TEACHER_FILE
-    if checkpoint.is_file():
+    if checkpoint.is_file() and report_path(checkpoint).is_file():  # a finished entry: read without a lock
         print(f"Using cached EEG teacher {checkpoint}")
-        if not report_path(checkpoint).is_file() and (run_dir / "config.yaml").is_file():  # cached before reports
-            test_teacher(run_dir / "config.yaml", checkpoint)
         return checkpoint
+    with exclusive(run_dir / TRAINING_LOCK, what=f"the EEG teacher in {run_dir}", wait=True):
+        if checkpoint.is_file():  # cached, or trained by the process this one waited for
+            print(f"Using cached EEG teacher {checkpoint}")
+            if not report_path(checkpoint).is_file() and (run_dir / "config.yaml").is_file():  # cached before reports
+                test_teacher(run_dir / "config.yaml", checkpoint)
+            return checkpoint
+        _train_teacher(config, teacher_config, run_dir, checkpoint)
+    return checkpoint
+
+
+def _train_teacher(config: dict[str, Any], teacher_config: str | Path, run_dir: Path, checkpoint: Path) -> None:
+    """Fit the teacher into ``run_dir``, copy its best checkpoint to ``checkpoint`` and test it."""
     print(f"Training the EEG teacher from {teacher_config} (cache: {run_dir})")
     trainer = config.setdefault("trainer", {}) or {}
     config["trainer"] = trainer
@@ -71,7 +85,6 @@ def cached_teacher(teacher_config: str | Path, data_config: dict[str, Any], cach
         raise RuntimeError(f"training the teacher in {run_dir} wrote no checkpoint")
     atomic_copy(best, checkpoint)
     test_teacher(config_path, checkpoint)
-    return checkpoint
 
 
 def test_teacher(config_path: Path, checkpoint: Path) -> None:

@@ -2,7 +2,8 @@
 
 Neither is a scheduler of our own: locally, a fixed number of worker slots each start one
 ``sacd fit`` process at a time (threads only wait on them), sized by the GPUs or CPU cores;
-on Ray, each run is a task with its CPU/GPU request and Ray places it.
+on Ray, each run is a task with its CPU/GPU request and Ray places it. A run that another sweep on
+the same folder is executing is not run again: it is waited for (see :func:`execute_run`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from tqdm.auto import tqdm
 
 from sacd.terminal import interactive_output
 
-from sacd.sweeps.runner import execute_run
+from sacd.sweeps.runner import BUSY, execute_run
 from sacd.sweeps.spec import RunSpec
 
 
@@ -44,16 +45,28 @@ def run_local(runs: list[RunSpec], base: list[Path], sweep_dir: Path, workers: i
     for device in devices:
         free.put(device)
 
-    def one(run: RunSpec) -> dict[str, Any]:
+    def one(run: RunSpec, wait: bool) -> dict[str, Any]:
         device = free.get()
         try:
-            return execute_run(run, base, sweep_dir, threads=threads, device=device)
+            return execute_run(run, base, sweep_dir, threads=threads, device=device, wait=wait)
         finally:
             free.put(device)
 
+    by_id = {run.run_id: run for run in runs}
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(one, run) for run in runs]
-        return _with_progress((future.result() for future in as_completed(futures)), len(runs), on_done)
+
+        def records() -> Iterator[dict[str, Any]]:
+            """Every run once; one that another sweep on the folder is running is waited for last."""
+            waiting = []
+            for future in as_completed([pool.submit(one, run, False) for run in runs]):
+                record = future.result()
+                if record.get("status") == BUSY:
+                    waiting.append(pool.submit(one, by_id[record["run_id"]], True))
+                else:
+                    yield record
+            yield from (future.result() for future in as_completed(waiting))
+
+        return _with_progress(records(), len(runs), on_done)
 
 
 def run_ray(runs: list[RunSpec], base: list[Path], sweep_dir: Path, address: str | None = None,

@@ -9,7 +9,8 @@ A run lives in ``SWEEP_DIR/runs/<run_id>/``:
 - ``config.yaml``: the resolved config, which ``sacd fit -c config.yaml`` replays;
 - ``test.json`` / ``test_predictions.csv``: the test subjects' metrics and per-epoch predictions;
 - ``run.json``: what the run is and its status (``running``, ``failed``, ``finished``), written
-  atomically and last, so a run marked finished always has its results.
+  atomically and last, so a run marked finished always has its results;
+- ``.run.lock``: held by the process executing the run, so a second sweep on the folder skips it.
 
 A finished run is skipped. A run that was interrupted resumes from its ``last.ckpt``; a checkpoint
 that cannot be read (a kill during its save) is set aside and the run starts over.
@@ -30,9 +31,14 @@ import yaml
 
 from sacd.atomic import atomic_copy, atomic_write_text
 from sacd.environment import environment_versions
+from sacd.folder_locks import FolderBusyError, exclusive
 from sacd.sweeps.spec import RunSpec, compose_run_config
 
 RECORD = "run.json"
+#: held while a run executes, so two sweeps on one folder run it once
+RUN_LOCK = ".run.lock"
+#: status of a run that another process is executing (returned only when not waiting for it)
+BUSY = "busy"
 
 
 def run_dir_of(sweep_dir: Path, run: RunSpec) -> Path:
@@ -74,12 +80,29 @@ def fit_command(config_path: Path, resume_from: Path | None) -> list[str]:
 
 
 def execute_run(run: RunSpec, base: list[Path], sweep_dir: Path, threads: int | None = None,
-                device: str | None = None) -> dict[str, Any]:  # fmt: skip
-    """Run (or skip, or resume) one run to completion; return its record."""
+                device: str | None = None, wait: bool = True) -> dict[str, Any]:  # fmt: skip
+    """Run (or skip, or resume) one run to completion; return its record.
+
+    The run's folder is locked while it runs (:mod:`sacd.folder_locks`), so a second sweep on the same
+    folder never runs it twice: with ``wait`` it waits for the holder and then finds the run finished
+    (or, when the holder was killed, resumes it); without, it returns at once a record of status
+    :data:`BUSY` naming the holder, for the caller to come back to.
+    """
     run_dir = run_dir_of(sweep_dir, run)
     if is_finished(run_dir):
         return {**(read_record(run_dir) or {}), "skipped": True}
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with exclusive(run_dir / RUN_LOCK, what=f"sweep run {run.run_id} in {sweep_dir}", wait=wait):
+            if is_finished(run_dir):  # finished by the sweep this one waited for
+                return {**(read_record(run_dir) or {}), "skipped": True}
+            return _execute_locked(run, base, run_dir, threads, device)
+    except FolderBusyError as busy:
+        return {"run_id": run.run_id, "status": BUSY, "holder": str(busy)}
+
+
+def _execute_locked(run: RunSpec, base: list[Path], run_dir: Path, threads: int | None,
+                    device: str | None) -> dict[str, Any]:  # fmt: skip
+    """Execute a run whose folder this process holds."""
     config_path = run_dir / "run_config.yaml"
     atomic_write_text(config_path, yaml.safe_dump(run_config(run, base, run_dir), sort_keys=False))
     previous = read_record(run_dir) or {}

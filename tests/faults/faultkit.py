@@ -23,6 +23,8 @@ from unittest import mock
 import pytest
 from conftest import run_main  # noqa: F401 - re-exported for the fault modules
 
+from sacd.folder_locks import HOLDER_SUFFIX
+
 #: name fragments of temporary files that a completed or failed write must not leave behind
 PARTIAL_MARKERS = (".partial", ".sacd-write-test", ".tmp")
 
@@ -33,12 +35,17 @@ _SESSION: dict[str, Path] = {}
 
 
 def snapshot(root: Path) -> dict[str, str]:
-    """SHA-256 of every file under ``root``, by path relative to it."""
+    """SHA-256 of every result file under ``root``, by path relative to it (locks are not results)."""
     return {
         str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
         for path in sorted(root.rglob("*"))
-        if path.is_file()
+        if path.is_file() and not _is_lock(path)
     }
+
+
+def _is_lock(path: Path) -> bool:
+    """A lock file (kept, empty, once released) or the holder record beside it (sacd.folder_locks)."""
+    return path.name.endswith((".lock", HOLDER_SUFFIX))
 
 
 def assert_unchanged(before: dict[str, str], root: Path) -> None:
@@ -64,7 +71,8 @@ def assert_no_partials(*roots: Path) -> None:
 def new_entries(before: dict[str, str], root: Path) -> list[str]:
     """Files and folders (empty run folders too) under ``root`` that were not there at ``before``."""
     known = set(before) | {str(parent) for name in before for parent in Path(name).parents}
-    return sorted(name for name in (str(path.relative_to(root)) for path in root.rglob("*")) if name not in known)
+    names = (str(path.relative_to(root)) for path in root.rglob("*") if not _is_lock(path))
+    return sorted(name for name in names if name not in known)
 
 
 # -- denied access ---------------------------------------------------------------------------
