@@ -4,14 +4,32 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import datetime as dt
 import io
+import os
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from hypothesis import settings
+from hypothesis.configuration import set_hypothesis_home_dir
+
+# Hypothesis profiles for the reader fuzz tests (tests/recorded/test_reader_fuzzing.py, marker `fuzz`; a test may
+# take a share of the budget). "ci", the default: 100 examples per test (about 12 s for all of them), the same
+# examples every run (derandomized), no example database, a 5 s deadline per example (generous against a loaded
+# machine). "fuzz", the long run (`python -m pytest -m fuzz --hypothesis-profile fuzz`, about 6 minutes): 5000
+# examples per test, a new random search every run, no deadline (the tests' own hang guards still apply).
+settings.register_profile("ci", max_examples=100, deadline=dt.timedelta(seconds=5), derandomize=True, database=None)
+settings.register_profile("fuzz", max_examples=5000, deadline=None, database=None)
+settings.load_profile("ci")
+# Hypothesis keeps caches (constants, Unicode tables) in a folder, from collection on: a temporary one, never
+# the checkout (HYPOTHESIS_STORAGE_DIRECTORY, if set, says where instead)
+_HYPOTHESIS_HOME = os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY") or Path(tempfile.gettempdir()) / "sacd-hypothesis"
+set_hypothesis_home_dir(_HYPOTHESIS_HOME)
 
 # Tiny nights: 6 subjects x 24 epochs, 4 frames of 32x32; one subject each for val and test.
 TINY_DATA: dict[str, Any] = {

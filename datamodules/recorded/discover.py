@@ -14,6 +14,7 @@ may sit in subfolders.
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import Path
 
 PSG_SUFFIXES = (".edf", ".bdf", ".fif")
@@ -26,7 +27,8 @@ _NIGHT = re.compile(r"^(?P<subject>.+?)_night-(?P<night>\d+)$")
 def discover_nights(folder: str | Path) -> list[dict[str, str | int]]:
     """Manifest rows (paths relative to ``folder``) for every stem that has a PSG, a video and a hypnogram.
 
-    Raises ValueError listing the stems that miss one of the three, so nothing is silently dropped.
+    Raises ValueError listing the stems that miss one of the three, so nothing is silently dropped, and the
+    file names a manifest cannot hold as they are (see :func:`_fits_a_manifest`).
     """
     folder = Path(folder)
     found: dict[str, dict[str, list[Path]]] = {}
@@ -38,6 +40,14 @@ def discover_nights(folder: str | Path) -> list[dict[str, str | int]]:
         allowed = {"psg": PSG_SUFFIXES, "video": VIDEO_SUFFIXES, "hypnogram": HYPNOGRAM_SUFFIXES}[role]
         if suffix in allowed and (role == "video" or not match["rest"]):
             found.setdefault(match["stem"], {}).setdefault(role, []).append(path)
+    matched = [path for roles in found.values() for paths in roles.values() for path in paths]
+    relative = (path.relative_to(folder).as_posix() for path in matched)
+    unusable = sorted(name for name in relative if not _fits_a_manifest(name))
+    if unusable:
+        raise ValueError(
+            f"{folder}: the file names {unusable[:5]} cannot go into a manifest (a control character, a space at "
+            "the start or end, or ';', which separates video segments); rename them"
+        )
     rows, incomplete = [], []
     for stem, roles in sorted(found.items()):
         lacking = [role for role in ("psg", "video", "hypnogram") if role not in roles]
@@ -68,7 +78,9 @@ def subject_id(label: str) -> str | int:
     """The manifest's subject id for a file-name label: the BIDS label after ``sub-``, as a number when
     it is one, so ``sub-001`` is subject 1 here exactly as in the manifest ``sacd synth`` writes."""
     bare = label[4:] if label.lower().startswith("sub-") else label
-    return int(bare) if bare.isdigit() else bare
+    if not bare:  # "sub-" alone: the label itself, since an empty subject id cannot be a manifest row
+        return label
+    return int(bare) if _is_number(bare) else bare
 
 
 def subject_label(subject: str | int) -> str:
@@ -76,4 +88,14 @@ def subject_label(subject: str | int) -> str:
     text = str(subject).strip()
     if text.lower().startswith("sub-"):
         return text
-    return f"sub-{int(text):03d}" if text.isdigit() else f"sub-{text}"
+    return f"sub-{int(text):03d}" if _is_number(text) else f"sub-{text}"
+
+
+def _fits_a_manifest(name: str) -> bool:
+    """Whether a manifest cell can hold ``name`` as it is: the reader strips cells and splits videos at ";"."""
+    return name == name.strip() and ";" not in name and not any(unicodedata.category(c) == "Cc" for c in name)
+
+
+def _is_number(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also accepts "²" and other digits ``int`` refuses."""
+    return text.isascii() and text.isdigit()

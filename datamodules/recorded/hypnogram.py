@@ -17,9 +17,18 @@ from pathlib import Path
 
 import numpy as np
 
-from datamodules.recorded.psg import RecordingError, check_readable
+from datamodules.recorded.psg import MAX_RECORDING_SECONDS, RecordingError, check_readable
+from datamodules.recorded.text import read_text
 
-__all__ = ["EXCLUDED", "NUMERIC_STAGE_MAP", "STAGE_MAP", "Hypnogram", "align", "read_hypnogram"]
+__all__ = [
+    "EXCLUDED",
+    "MAX_RECORDING_SECONDS",
+    "NUMERIC_STAGE_MAP",
+    "STAGE_MAP",
+    "Hypnogram",
+    "align",
+    "read_hypnogram",
+]
 
 #: label of an epoch that is not staged (movement, unscored): excluded from training and scoring
 EXCLUDED = -1
@@ -216,6 +225,33 @@ def _as_int(text: str) -> int | None:
     return int(value) if value.is_integer() else None
 
 
+def _check_spans(path: Path, onsets: np.ndarray, durations: np.ndarray) -> None:
+    """A RecordingError unless onsets and durations are finite, durations not negative, and the whole within
+    :data:`MAX_RECORDING_SECONDS` (so the epoch grid they imply is a night or a few, not gigabytes).
+
+    Onsets may be negative (scoring that starts before the PSG) and in any order.
+    """
+    bad = ~np.isfinite(onsets) | ~np.isfinite(durations)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise RecordingError(
+            f"{path}: stage {row + 1} has onset {onsets[row]:g} s and duration {durations[row]:g} s; onsets and "
+            "durations must be finite numbers of seconds (fix or remove that row)"
+        )
+    if (durations < 0).any():
+        row = int(np.flatnonzero(durations < 0)[0])
+        raise RecordingError(
+            f"{path}: stage {row + 1} has a negative duration ({durations[row]:g} s); durations are seconds >= 0"
+        )
+    first, end = float(onsets.min()), float((onsets + durations).max())
+    if end - first > MAX_RECORDING_SECONDS or abs(first) > MAX_RECORDING_SECONDS:
+        raise RecordingError(
+            f"{path}: the stages run from {first:g} s to {end:g} s, more than {MAX_RECORDING_SECONDS:g} s (7 days, "
+            "MAX_RECORDING_SECONDS); check that onsets and durations are seconds (not milliseconds or samples) and "
+            "that no row is damaged"
+        )
+
+
 def _place(
     path: Path, onsets: np.ndarray, durations: np.ndarray, stages: np.ndarray, epoch_seconds: float
 ) -> tuple[np.ndarray, float]:
@@ -223,6 +259,7 @@ def _place(
 
     Gaps between rows become -1; a row of zero duration covers one epoch.
     """
+    _check_spans(path, onsets, durations)
     order = np.argsort(onsets, kind="stable")
     onsets, durations, stages = onsets[order], durations[order], stages[order]
     first = float(onsets[0])
@@ -297,13 +334,8 @@ def _utc(moment: dt.datetime) -> dt.datetime:
 
 
 def _read_text(path: Path, epoch_seconds: float) -> Hypnogram:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise RecordingError(
-            f"{path} is neither text nor an EDF+ file ({error}); pass an EDF+ hypnogram, a CSV/TSV table or a "
-            "text file with one label per line"
-        ) from error
+    fix = "pass an EDF+ hypnogram, or save the CSV/TSV table or list of labels as UTF-8 text"
+    text = read_text(path, "hypnogram", RecordingError, fix)
     lines = [line.strip() for line in text.splitlines()]
     lines = [line for line in lines if line and not line.startswith(("*", "#"))]
     if not lines:
@@ -323,7 +355,13 @@ def _delimiter(header: str) -> str | None:
 
 
 def _read_table(path: Path, lines: list[str], delimiter: str | None, epoch_seconds: float) -> Hypnogram:
-    rows = list(csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter or ","))
+    try:
+        rows = list(csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter or ","))
+    except csv.Error as error:
+        raise RecordingError(
+            f"{path}: not a readable CSV/TSV table ({error}); check the quoting (a quote opened and never closed "
+            "swallows the rest of the file) or re-export the hypnogram"
+        ) from error
     header = [_key(cell) for cell in rows[0]]
 
     def column(names: tuple[str, ...]) -> int | None:

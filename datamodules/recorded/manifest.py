@@ -18,6 +18,8 @@ Other columns (as written by ``sacd synth``) are kept but not required. See docs
 from __future__ import annotations
 
 import csv
+import io
+import math
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +27,13 @@ from typing import Any
 
 import yaml
 
+from datamodules.recorded.errors import InputFileError
+from datamodules.recorded.text import read_text
+
 REQUIRED_COLUMNS = ("subject", "psg", "video", "hypnogram")
 
 
-class ManifestError(ValueError):
+class ManifestError(InputFileError):
     """A manifest that cannot describe a dataset; the message names the file, the row and the fix."""
 
 
@@ -50,23 +55,136 @@ class NightEntry:
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:
+    """The manifest's rows as dicts; a file that is not text, YAML or CSV is a ManifestError naming it."""
+    text = read_text(path, "manifest", ManifestError)
     if path.suffix.lower() in (".yaml", ".yml"):
-        loaded = yaml.safe_load(path.read_text())
+        loaded = _load_yaml(path, text)
         rows = loaded.get("nights", loaded) if isinstance(loaded, dict) else loaded
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
             raise ManifestError(f"{path}: a YAML manifest is a list of rows (or a mapping with a 'nights' list)")
         return rows
-    with open(path, newline="") as handle:
-        sample = handle.read(4096)
-        handle.seek(0)
-        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t") if sample.strip() else csv.excel
-        return list(csv.DictReader(handle, dialect=dialect))
+    try:
+        return list(csv.DictReader(io.StringIO(text, newline=""), **_csv_options(text)))
+    except csv.Error as error:
+        raise ManifestError(
+            f"{path}: not a readable CSV/TSV table ({error}); check the quoting (a quote opened and never closed "
+            "swallows the rest of the file) or re-export the manifest"
+        ) from error
+
+
+def _load_yaml(path: Path, text: str) -> Any:
+    """Parsed YAML; a syntax error (or nesting too deep to parse) is a ManifestError with its line."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "context_mark", None) or getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = ", ".join(filter(None, (getattr(error, "context", None), getattr(error, "problem", None))))
+        raise ManifestError(f"{path} is not valid YAML{where} ({problem or error}); fix the file there") from error
+    except RecursionError as error:
+        raise ManifestError(f"{path}: the YAML is nested too deeply to read; a manifest is a list of rows") from error
+
+
+def _csv_options(text: str) -> dict[str, Any]:
+    """How to split a CSV/TSV manifest: the sniffed dialect, or the delimiter that splits the header into columns.
+
+    ``csv.Sniffer`` raises when it cannot decide (a lone header, ragged rows); the header decides then.
+    """
+    sample = text[:4096]
+    if not sample.strip():
+        return {"dialect": csv.excel}
+    try:
+        return {"dialect": csv.Sniffer().sniff(sample, delimiters=",;\t")}
+    except csv.Error:
+        header = sample.splitlines()[0]
+        known = {d: sum(c.strip() in REQUIRED_COLUMNS for c in header.split(d)) for d in (",", "\t", ";")}
+        return {"dialect": csv.excel, "delimiter": max(known, key=known.get)}
 
 
 def _split_list(value: Any) -> list[str]:
     if isinstance(value, (list, tuple)):
         return [str(v).strip() for v in value if str(v).strip()]
     return [part.strip() for part in str(value or "").split(";") if part.strip()]
+
+
+#: columns that may hold a YAML list (several values) instead of a ";"-joined text
+_LIST_COLUMNS = ("video", "eeg_channels")
+
+
+def _is_plain(value: Any) -> bool:
+    """Text, a number or nothing: what a manifest cell holds (YAML's yes/no is a bool, not a value here)."""
+    return value is None or (isinstance(value, (str, int, float)) and not isinstance(value, bool))
+
+
+def _check_cells(where: str, row: dict[str, Any]) -> None:
+    """A ManifestError for a YAML cell that is a mapping, a date, a bool or a nested list where a value belongs.
+
+    str() of such a cell would become a path like "{'a': 1}", and a cell built of YAML aliases can be
+    exponentially long once written out.
+    """
+    for column in (*REQUIRED_COLUMNS, "night", "video_offset_seconds", "eeg_channels"):
+        value = row.get(column)
+        items = value if column in _LIST_COLUMNS and isinstance(value, list) else [value]
+        odd = next((item for item in items if not _is_plain(item)), None)
+        if odd is not None:
+            raise ManifestError(
+                f"{where}: {column} must be {'a list of ' if len(items) > 1 else ''}plain text or a number, got "
+                f"{type(odd).__name__} {str(odd)[:60]!r}; quote the value in the YAML file"
+            )
+
+
+def _number(where: str, column: str, value: Any, default: float) -> float:
+    """The float in a cell (empty: ``default``); a ManifestError if it is not a finite number."""
+    if value is None or str(value).strip() == "":
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError) as error:
+        raise ManifestError(
+            f"{where}: night and video_offset_seconds must be numbers, but {column} is {str(value)[:60]!r}"
+        ) from error
+    if not math.isfinite(number):
+        raise ManifestError(f"{where}: {column} must be a finite number, got {str(value)[:60]!r}")
+    return number
+
+
+def _night(where: str, value: Any) -> int:
+    """The night index in a cell (empty: 0): a whole number 0, 1, 2, ... ("2.0" as spreadsheets write it is 2)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        number: float | int = value
+    else:
+        number = _number(where, "night", value, 0.0)
+    if number < 0 or number != int(number):
+        raise ManifestError(f"{where}: night must be a whole number 0, 1, 2, ... (the night index), got {value!r:.60}")
+    return int(number)
+
+
+def _path(where: str, root: Path, column: str, value: Any) -> Path:
+    """``value`` as an absolute path under the manifest's folder; a ManifestError if no file can have that name."""
+    text = str(value).strip()
+    try:
+        return (root / text).resolve()
+    except (ValueError, OSError) as error:  # a NUL byte, a name too long for the file system
+        raise ManifestError(f"{where}: the {column} path {text[:80]!r} is not a usable file name ({error})") from error
+
+
+def _entry(path: Path, where: str, row: dict[str, Any]) -> NightEntry:
+    """One checked row of the manifest at ``path``."""
+    _check_cells(where, row)
+    empty = [c for c in REQUIRED_COLUMNS if not str(row.get(c) or "").strip()]
+    if empty:
+        raise ManifestError(f"{where}: empty {empty}")
+    root = path.parent
+    channels = _split_list(row.get("eeg_channels"))
+    return NightEntry(
+        subject=str(row["subject"]).strip(),
+        night=_night(where, row.get("night")),
+        psg=_path(where, root, "psg", row["psg"]),
+        videos=tuple(_path(where, root, "video", v) for v in _split_list(row["video"])),
+        hypnogram=_path(where, root, "hypnogram", row["hypnogram"]),
+        video_offset_seconds=_number(where, "video_offset_seconds", row.get("video_offset_seconds"), 0.0),
+        eeg_channels=tuple(channels) or None,
+    )
 
 
 def read_manifest(path: str | Path) -> list[NightEntry]:
@@ -84,30 +202,8 @@ def read_manifest(path: str | Path) -> list[NightEntry]:
     missing = [c for c in REQUIRED_COLUMNS if c not in rows[0]]
     if missing:
         raise ManifestError(f"manifest {path} lacks the columns {missing}; it needs {list(REQUIRED_COLUMNS)}")
-    root = path.parent
-    entries = []
-    for number, row in enumerate(rows, start=2 if path.suffix.lower() == ".csv" else 1):
-        where = f"manifest {path}, row {number}"
-        empty = [c for c in REQUIRED_COLUMNS if not str(row.get(c) or "").strip()]
-        if empty:
-            raise ManifestError(f"{where}: empty {empty}")
-        try:
-            night = int(float(row.get("night") or 0))
-            offset = float(row.get("video_offset_seconds") or 0.0)
-        except ValueError as error:
-            raise ManifestError(f"{where}: night and video_offset_seconds must be numbers ({error})") from error
-        channels = _split_list(row.get("eeg_channels"))
-        entries.append(
-            NightEntry(
-                subject=str(row["subject"]).strip(),
-                night=night,
-                psg=(root / str(row["psg"]).strip()).resolve(),
-                videos=tuple((root / v).resolve() for v in _split_list(row["video"])),
-                hypnogram=(root / str(row["hypnogram"]).strip()).resolve(),
-                video_offset_seconds=offset,
-                eeg_channels=tuple(channels) or None,
-            )
-        )
+    first_row = 1 if path.suffix.lower() in (".yaml", ".yml") else 2  # a CSV's row 2 is the line after the header
+    entries = [_entry(path, f"manifest {path}, row {n}", row) for n, row in enumerate(rows, start=first_row)]
     repeated = [key for key, n in Counter((e.subject, e.night) for e in entries).items() if n > 1]
     if repeated:
         listed = ", ".join(f"subject {s} night {n}" for s, n in repeated)

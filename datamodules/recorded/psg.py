@@ -11,6 +11,7 @@ them so the caller can drop those epochs instead of losing the whole night.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,12 +20,26 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CHANNEL_ALIASES", "PSGRecording", "RecordingError", "bad_epochs", "check_readable", "read_psg"]
+from datamodules.recorded.errors import InputFileError
+
+__all__ = [
+    "CHANNEL_ALIASES",
+    "MAX_RECORDING_SECONDS",
+    "PSGRecording",
+    "RecordingError",
+    "bad_epochs",
+    "check_readable",
+    "read_psg",
+]
 
 
-class RecordingError(ValueError):
+class RecordingError(InputFileError):
     """A recording or hypnogram cannot be used as given; the message names the file and the fix."""
 
+
+#: longest recording (and hypnogram) accepted, in seconds (7 days, several nights of a long-term study): a
+#: header or onset beyond it is a damaged or misread file, refused before it is expanded into gigabytes
+MAX_RECORDING_SECONDS = 7 * 24 * 3600.0
 
 #: canonical derivation -> names it goes by in real files. Matching ignores case, spaces and a
 #: leading type word (EEG/EOG/EMG), so "EEG C4-A1" and "c4 - a1" both match "C4-A1".
@@ -140,7 +155,7 @@ def read_psg(
     _check_edf_size(path)
     raw = _open_raw(path)
 
-    file_rate = float(raw.info["sfreq"])
+    file_rate = _check_rate(path, raw)
     names = list(raw.ch_names)
     rows: list[np.ndarray] = []
     sources: list[str] = []
@@ -355,6 +370,26 @@ def _check_edf_size(path: Path) -> None:
             f"{path} is truncated: its header promises {num_records} data records ({expected} bytes) but the "
             f"file has {actual} bytes; copy the file again or re-export it from the recording software"
         )
+
+
+def _check_rate(path: Path, raw: Any) -> float:
+    """The file's sampling rate, if it and the length it implies are plausible; a RecordingError if not.
+
+    EDF derives the rate from the header's record duration, so a damaged duration ("1e-320") gives an
+    infinite or absurd rate that would make filtering fail deep inside MNE, or resampling allocate
+    gigabytes.
+    """
+    file_rate = float(raw.info["sfreq"])
+    if raw.n_times == 0:
+        raise RecordingError(f"{path}: the recording holds no samples; copy the file again or re-export it")
+    duration_seconds = raw.n_times / file_rate if math.isfinite(file_rate) and file_rate > 0 else math.nan
+    if not math.isfinite(duration_seconds) or duration_seconds > MAX_RECORDING_SECONDS:
+        raise RecordingError(
+            f"{path}: the header gives a sampling rate of {file_rate:g} Hz, so {raw.n_times} samples would last "
+            f"{duration_seconds:g} s (at most {MAX_RECORDING_SECONDS:g} s, 7 days, is accepted); the header (record "
+            "duration or samples per record) is damaged: re-export the file from the recording software"
+        )
+    return file_rate
 
 
 def _open_raw(path: Path) -> Any:

@@ -22,6 +22,7 @@ triangle (area-like) filter when shrinking, so downscaled frames average rather 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,17 +30,21 @@ from typing import Any
 
 import numpy as np
 
+from datamodules.recorded.errors import InputFileError
 from datamodules.recorded.psg import check_readable
 
 #: backends a ``NightVideo`` may be asked to use
 BACKENDS: tuple[str, ...] = ("auto", "decord", "pyav")
 #: frames decoded and resized at a time: bounds memory whatever the night's length
 FRAMES_PER_CHUNK = 128
+#: decord is given a file only if the frame count its header declares is at most this many times the packets
+#: it holds (plus 16): decord trusts that count and aborts the process on an absurd one (_decord_would_abort)
+_DECORD_COUNT_SLACK = 2.0
 #: decord timestamps beyond this many seconds are its sign of a missing container start time
 _MAX_PLAUSIBLE_SECONDS = 1e7
 
 
-class VideoError(ValueError):
+class VideoError(InputFileError):
     """A video file that cannot be used as given; the message names the file and the fix."""
 
 
@@ -304,7 +309,15 @@ def _index_file(path: Path, backend: str) -> _Segment:
         raise VideoError(f"{path}: no such video file; check the path (a night in segments needs every file)")
     check_readable(path, "video", VideoError)
     errors = []
-    if backend in ("auto", "decord"):
+    unsafe = _decord_would_abort(path) if backend in ("auto", "decord") else None
+    if unsafe is not None and backend == "decord":
+        raise VideoError(
+            f"{path}: not handed to decord: {unsafe}, and decord would end the whole process on it; use "
+            "backend='pyav' or re-encode the file (H.264 MP4)"
+        )
+    if unsafe is not None:
+        errors.append(f"decord: not tried ({unsafe})")
+    elif backend in ("auto", "decord"):
         try:
             return _index_decord(path)
         except VideoError:
@@ -325,6 +338,35 @@ def _index_file(path: Path, backend: str) -> _Segment:
             f"{path}: not a readable video ({'; '.join(errors)}); check the file is a complete MP4/AVI/MKV "
             f"(e.g. with ffprobe) or re-encode it"
         ) from error
+
+
+def _decord_would_abort(path: Path) -> str | None:
+    """Why ``path`` must not be opened with decord, or None when its container is consistent enough.
+
+    decord sizes its frame index by the frame count the container declares (or, without one, by duration
+    times frame rate) and never checks it against the file: a damaged sample table that declares 2.5 billion
+    frames in a 7 KB file makes it throw std::bad_alloc in C++, which terminates the Python process (training
+    and all) instead of raising. PyAV reads the same container and raises Python exceptions, so it looks first:
+    a file PyAV cannot demux, or whose declared count exceeds the packets it holds, goes to PyAV alone (which
+    then indexes it or raises a VideoError). Demuxing without decoding costs about 2 us per frame (1.5 s for
+    an 8-hour night at 25 fps).
+    """
+    import av
+
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            if not container.streams.video:
+                return "no video stream"
+            stream = container.streams.video[0]
+            declared = float(stream.frames or 0)
+            if declared <= 0 and stream.average_rate and container.duration:
+                declared = float(stream.average_rate) * container.duration / av.time_base
+            counted = sum(1 for packet in container.demux(stream) if packet.size)
+    except Exception as error:  # PyAV's errors (and UnicodeDecodeError from damaged metadata) all mean: unsafe
+        return f"PyAV cannot read its container ({type(error).__name__}: {error})"
+    if not math.isfinite(declared) or declared > _DECORD_COUNT_SLACK * counted + 16:
+        return f"its header declares {declared:.0f} frames but it holds {counted}"
+    return None
 
 
 def _index_decord(path: Path) -> _Segment:
@@ -356,7 +398,7 @@ def _container_start_seconds(path: Path) -> float:
     import av
 
     try:
-        with av.open(str(path)) as container:
+        with av.open(str(path), metadata_errors="ignore") as container:
             stream = container.streams.video[0]
             if stream.start_time is None:
                 return 0.0
@@ -368,7 +410,7 @@ def _container_start_seconds(path: Path) -> float:
 def _index_pyav(path: Path) -> _Segment:
     import av
 
-    with av.open(str(path)) as container:
+    with av.open(str(path), metadata_errors="ignore") as container:
         if not container.streams.video:
             raise VideoError(f"{path}: the file holds no video stream; pass the video file, not an audio/metadata one")
         stream = container.streams.video[0]
@@ -382,6 +424,11 @@ def _index_pyav(path: Path) -> _Segment:
         time_base = float(stream.time_base)
     if not pts:
         raise VideoError(f"{path}: the video holds no frames; re-export it or remove it from the night's list")
+    if height < 1 or width < 1:  # a damaged sample description: decoding would fail on the first clip
+        raise VideoError(
+            f"{path}: the video stream declares a frame size of {width}x{height} pixels, so its header is damaged; "
+            "re-encode the file (e.g. ffmpeg -i IN -c:v libx264 OUT.mp4) or copy it again"
+        )
     order = np.argsort(np.asarray(pts), kind="stable")
     times = np.asarray(pts, dtype=np.float64)[order] * time_base
     last_duration = float(np.asarray(durations)[order][-1]) * time_base
@@ -417,7 +464,14 @@ def _decode_decord(video: NightVideo, number: int, local: np.ndarray) -> Iterato
     """uint8 (n, H, W) luma of the segment's frames ``local`` (sorted), chunk by chunk."""
     reader = video._decord_reader(number)
     for start in range(0, len(local), FRAMES_PER_CHUNK):
-        batch = reader.get_batch(local[start : start + FRAMES_PER_CHUNK].tolist()).asnumpy()
+        wanted = local[start : start + FRAMES_PER_CHUNK].tolist()
+        try:
+            batch = reader.get_batch(wanted).asnumpy()
+        except Exception as error:  # decord's own error types: a damaged packet past the indexed header
+            raise VideoError(
+                f"{video._segments[number].path}: decord cannot decode frames {wanted[0]}..{wanted[-1]} ({error}); "
+                "the file is damaged: re-encode it, or read it with backend='pyav'"
+            ) from error
         yield _luma(batch)
 
 
@@ -425,11 +479,25 @@ def _decode_pyav(video: NightVideo, number: int, local: np.ndarray) -> Iterator[
     """uint8 (n, H, W) luma of the segment's frames ``local`` (sorted), in one forward pass from a seek.
 
     Intra-only codecs (MJPEG) decode only the needed packets; others decode every frame in between.
+    FFmpeg's errors on a damaged packet (the index reads only the container) become a VideoError.
     """
     import av
 
+    try:
+        yield from _pyav_frames(video, number, local)
+    except av.error.FFmpegError as error:
+        raise VideoError(
+            f"{video._segments[number].path}: FFmpeg cannot decode this video ({error}); the file is damaged: "
+            "copy it again or re-encode it"
+        ) from error
+
+
+def _pyav_frames(video: NightVideo, number: int, local: np.ndarray) -> Iterator[np.ndarray]:
+    """What :func:`_decode_pyav` yields, with FFmpeg's errors left as they are."""
+    import av
+
     segment = video._segments[number]
-    with av.open(str(segment.path)) as container:
+    with av.open(str(segment.path), metadata_errors="ignore") as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         time_base = float(stream.time_base)
