@@ -90,14 +90,19 @@ def execute_run(run: RunSpec, base: list[Path], sweep_dir: Path, threads: int | 
     """
     run_dir = run_dir_of(sweep_dir, run)
     if is_finished(run_dir):
-        return {**(read_record(run_dir) or {}), "skipped": True}
+        return _skipped(run_dir)
     try:
         with exclusive(run_dir / RUN_LOCK, what=f"sweep run {run.run_id} in {sweep_dir}", wait=wait):
             if is_finished(run_dir):  # finished by the sweep this one waited for
-                return {**(read_record(run_dir) or {}), "skipped": True}
+                return _skipped(run_dir)
             return _execute_locked(run, base, run_dir, threads, device)
     except FolderBusyError as busy:
         return {"run_id": run.run_id, "status": BUSY, "holder": str(busy)}
+
+
+def _skipped(run_dir: Path) -> dict[str, Any]:
+    """The record of a finished run, marked as not run again."""
+    return {**(read_record(run_dir) or {}), "skipped": True}
 
 
 def _execute_locked(run: RunSpec, base: list[Path], run_dir: Path, threads: int | None,
