@@ -21,6 +21,7 @@ import yaml
 from sacd.atomic import staged
 from sacd.metrics import SCALAR_METRICS, StagingReport, summarize
 from sacd.stages import STAGES
+from sacd.sweeps.paired import compare_with_baseline, paired_markdown
 
 BASELINE = "Vanilla"
 RUNS_DIR = "runs"
@@ -273,6 +274,9 @@ def results_markdown(
     if degenerate:
         lines += [degenerate_warning(degenerate, len(runs)), ""]
     lines.append(markdown_table(method_summary(runs, baseline), sweep_class_names(runs), baseline=baseline))
+    differences = compare_with_baseline(runs, baseline)
+    if differences:
+        lines += ["", paired_markdown(differences, baseline)]
     if degenerate:
         lines += ["", f"## Degenerate runs ({len(degenerate)})", "", *(f"- {run.run_id}: {why}" for run, why in degenerate)]
     if skipped:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import random
 import statistics
@@ -136,7 +137,10 @@ def expected_groups(sweep: Path) -> dict[str, list[dict[str, float]]]:
 
 
 def parse_table(markdown: str) -> dict[str, dict[str, str]]:
-    lines = [line for line in markdown.splitlines() if line.startswith("| ")]
+    """The first Markdown table of ``markdown`` (the per-method table), by method."""
+    lines = list(itertools.takewhile(lambda line: line.startswith("|"),
+                                     itertools.dropwhile(lambda line: not line.startswith("|"), markdown.splitlines())))
+    lines = [line for line in lines if line.startswith("| ")]
     header = [cell.strip() for cell in lines[0].strip("|").split("|")]
     return {
         cells[0]: dict(zip(header, cells))

@@ -1,0 +1,197 @@
+"""Each method against the baseline, pair by pair: the comparison a sweep's design allows.
+
+Every method of a sweep runs on the same folds and seeds, so a method's run and the baseline's run of
+one (fold, seed) share the test subjects, the split and the data order; their difference is free of
+the fold-to-fold spread that dominates a mean ± std. Two intervals are given, because they answer
+two questions:
+
+- the **t-interval over (fold, seed) pairs** (scipy's ``stats.t.interval`` of the mean difference)
+  says how much the difference would move with other seeds and folds of these subjects;
+- the **subject-level bootstrap** (scipy's ``stats.bootstrap``, percentile method, over the test
+  subjects' own differences averaged over seeds) says how much it would move with other subjects,
+  the unit a sleep study samples.
+
+The p-value is the Wilcoxon signed-rank test's (scipy), which assumes no normality of the
+differences. Pairs in which either run is degenerate (one stage predicted throughout, or a kappa
+within noise of 0) compare nothing and are left out, and counted.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from sacd.metrics import SCALAR_METRICS
+
+#: resamples of the subject-level bootstrap (seeded, so a report is the same every time it is built)
+BOOTSTRAP_RESAMPLES = 2000
+#: the per-epoch predictions a finished sweep run keeps (written by the test report)
+PREDICTIONS_FILE = "test_predictions.csv"
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """``method`` minus ``baseline`` on one metric over the (fold, seed) pairs both finished."""
+
+    method: str
+    baseline: str
+    metric: str
+    n: int  # pairs compared
+    mean: float
+    low: float  # 95 % t-interval over the pairs (nan below 2 pairs or when every difference is equal)
+    high: float
+    p: float  # Wilcoxon signed-rank, two-sided (1 when every difference is 0)
+    wins: int
+    ties: int
+    losses: int
+    subjects: int  # test subjects in the bootstrap
+    subject_low: float  # 95 % subject-level bootstrap interval (nan without predictions or below 2 subjects)
+    subject_high: float
+    left_out: int  # pairs with a degenerate run
+
+    @property
+    def excludes_zero(self) -> bool:
+        """Whether the t-interval lies wholly on one side of 0: a difference these runs can see."""
+        return self.low > 0 or self.high < 0
+
+
+def t_interval(differences: Sequence[float]) -> tuple[float, float, float]:
+    """(mean, low, high) of paired differences: the 95 % t-interval; low and high nan where it is undefined."""
+    values = np.asarray(differences, dtype=np.float64)
+    mean = float(values.mean())
+    if values.size < 2 or np.ptp(values) == 0:
+        return mean, math.nan, math.nan
+    low, high = stats.t.interval(0.95, values.size - 1, loc=mean, scale=stats.sem(values))
+    return mean, float(low), float(high)
+
+
+def wilcoxon_p(differences: Sequence[float]) -> float:
+    """Two-sided Wilcoxon signed-rank p-value of paired differences (1 when they are all 0)."""
+    values = np.asarray(differences, dtype=np.float64)
+    if not np.any(values):
+        return 1.0
+    return float(stats.wilcoxon(values).pvalue)
+
+
+def subject_bootstrap(per_subject: Sequence[float]) -> tuple[float, float]:
+    """95 % percentile bootstrap interval of the mean over subjects (nan below 2 subjects or when all are equal)."""
+    values = np.asarray([value for value in per_subject if math.isfinite(value)], dtype=np.float64)
+    if values.size < 2 or np.ptp(values) == 0:
+        return math.nan, math.nan
+    result = stats.bootstrap((values,), np.mean, n_resamples=BOOTSTRAP_RESAMPLES, method="percentile",
+                             rng=np.random.default_rng(0))  # fmt: skip
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def subject_metrics(run_dir: Path, class_names: Sequence[str]) -> dict[int, dict[str, float]]:
+    """Accuracy, macro-F1 and kappa of each test subject of a run, from its per-epoch predictions, by the
+    same torchmetrics definitions as its whole-test report ({} when the run kept no predictions)."""
+    import torch
+
+    from sacd.metrics import StagingMetrics
+
+    path = Path(run_dir) / PREDICTIONS_FILE
+    if not path.is_file():
+        return {}
+    table = np.loadtxt(path, delimiter=",", skiprows=1, usecols=(0, 2, 3), dtype=np.int64, ndmin=2)
+    table = table[table[:, 1] >= 0]  # scored epochs only
+    metrics = StagingMetrics(class_names)
+    found = {}
+    for subject in np.unique(table[:, 0]).tolist():
+        rows = table[table[:, 0] == subject]
+        metrics.reset()
+        metrics.update(torch.from_numpy(rows[:, 2]), torch.from_numpy(rows[:, 1]))
+        found[int(subject)] = metrics.compute().scalars()
+    return found
+
+
+def compare_with_baseline(runs: Sequence, baseline: str) -> list[PairedDifference]:
+    """Every method of ``runs`` (:class:`sacd.sweeps.results.RunResult`) minus ``baseline``, per metric, in
+    the sweep's method order; a method with no (fold, seed) in common with the baseline is left out."""
+    from sacd.sweeps.results import group_by_method
+
+    groups = group_by_method(runs, baseline)
+    reference = {(run.fold, run.seed): run for run in groups.get(baseline, [])}
+    per_subject_cache: dict[Path, dict[int, dict[str, float]]] = {}
+
+    def by_subject(run) -> dict[int, dict[str, float]]:
+        if run.run_dir not in per_subject_cache:
+            per_subject_cache[run.run_dir] = subject_metrics(run.run_dir, run.report.class_names)
+        return per_subject_cache[run.run_dir]
+
+    found = []
+    for method, members in groups.items():
+        pairs = [(run, reference[(run.fold, run.seed)]) for run in members if (run.fold, run.seed) in reference]
+        if method == baseline or not pairs:
+            continue
+        usable = [(a, b) for a, b in pairs if not (a.report.degenerate or b.report.degenerate)]
+        for metric in SCALAR_METRICS:
+            found.append(_difference(method, baseline, metric, usable, len(pairs) - len(usable), by_subject))
+    return found
+
+
+def _difference(method: str, baseline: str, metric: str, pairs: list, left_out: int, by_subject) -> PairedDifference:
+    differences = [getattr(a.report, metric) - getattr(b.report, metric) for a, b in pairs]
+    subjects: dict[int, list[float]] = {}
+    for a, b in pairs:
+        ours, theirs = by_subject(a), by_subject(b)
+        for subject in sorted(set(ours) & set(theirs)):
+            subjects.setdefault(subject, []).append(ours[subject][metric] - theirs[subject][metric])
+    per_subject = [float(np.nanmean(values)) for values in subjects.values() if np.isfinite(values).any()]
+    mean, low, high = t_interval(differences) if differences else (math.nan, math.nan, math.nan)
+    subject_low, subject_high = subject_bootstrap(per_subject)
+    return PairedDifference(
+        method=method, baseline=baseline, metric=metric, n=len(differences), mean=mean, low=low, high=high,
+        p=wilcoxon_p(differences) if differences else math.nan, wins=sum(d > 0 for d in differences),
+        ties=sum(d == 0 for d in differences), losses=sum(d < 0 for d in differences), subjects=len(per_subject),
+        subject_low=subject_low, subject_high=subject_high, left_out=left_out,
+    )  # fmt: skip
+
+
+def _interval(low: float, high: float) -> str:
+    return "—" if math.isnan(low) else f"[{low:+.3f}, {high:+.3f}]"
+
+
+def paired_markdown(differences: Sequence[PairedDifference], baseline: str) -> str:
+    """A Markdown section: one line per method, the macro-F1 difference with both intervals, its p-value and
+    win / tie / loss count, then the accuracy and kappa differences with their t-intervals."""
+    by_method: dict[str, dict[str, PairedDifference]] = {}
+    for difference in differences:
+        by_method.setdefault(difference.method, {})[difference.metric] = difference
+    lines = [
+        f"## Paired differences vs {baseline}",
+        "",
+        f"| Method | pairs | Δ macro-F1 [95 % t-interval] | [95 % subject bootstrap] | Wilcoxon p | W / T / L "
+        "| Δ accuracy [95 % t-interval] | Δ κ [95 % t-interval] |",
+        "|---|--:|---|---|--:|:-:|---|---|",
+    ]
+    for method, metrics in by_method.items():
+        f1 = metrics["macro_f1"]
+        cells = [method, str(f1.n), _delta(f1), _interval(f1.subject_low, f1.subject_high), "—" if math.isnan(f1.p) else f"{f1.p:.3f}",
+                  f"{f1.wins} / {f1.ties} / {f1.losses}", _delta(metrics.get("acc")), _delta(metrics.get("kappa"))]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    left_out = sum(metrics["macro_f1"].left_out for metrics in by_method.values())
+    most = max((metrics["macro_f1"].n for metrics in by_method.values()), default=0)
+    lines += [
+        "",
+        f"Each method's run minus the {baseline} run of the same fold and seed (same test subjects, same "
+        "data order), averaged over the pairs. The t-interval is over those pairs; the subject bootstrap "
+        f"resamples the test subjects ({BOOTSTRAP_RESAMPLES} percentile resamples of each subject's difference "
+        "averaged over seeds). The p-value is the two-sided Wilcoxon signed-rank test on the pairs. A difference "
+        "in **bold** has a t-interval that excludes 0."
+        + (f" With {most} pairs the smallest p the test can give is {2 / 2**most:.3g}." if most else "")
+        + (f" {left_out} pair(s) with a degenerate run are left out." if left_out else ""),
+    ]
+    return "\n".join(lines)
+
+
+def _delta(difference: PairedDifference | None) -> str:
+    if difference is None or math.isnan(difference.mean):
+        return "—"
+    text = f"{difference.mean:+.3f} {_interval(difference.low, difference.high)}"
+    return f"**{text}**" if difference.excludes_zero else text
