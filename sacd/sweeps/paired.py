@@ -27,11 +27,10 @@ import numpy as np
 from scipy import stats
 
 from sacd.metrics import SCALAR_METRICS
+from sacd.sweeps.predictions import PREDICTIONS_CSV, read_predictions
 
 #: resamples of the subject-level bootstrap (seeded, so a report is the same every time it is built)
 BOOTSTRAP_RESAMPLES = 2000
-#: the per-epoch predictions a finished sweep run keeps (written by the test report)
-PREDICTIONS_FILE = "test_predictions.csv"
 
 
 @dataclass(frozen=True)
@@ -90,23 +89,20 @@ def subject_bootstrap(per_subject: Sequence[float]) -> tuple[float, float]:
 
 def subject_metrics(run_dir: Path, class_names: Sequence[str]) -> dict[int, dict[str, float]]:
     """Accuracy, macro-F1 and kappa of each test subject of a run, from its per-epoch predictions, by the
-    same torchmetrics definitions as its whole-test report ({} when the run kept no predictions)."""
+    same torchmetrics definitions as its whole-test report ({} when the run kept no readable predictions)."""
     import torch
 
     from sacd.metrics import StagingMetrics
 
-    path = Path(run_dir) / PREDICTIONS_FILE
-    if not path.is_file():
-        return {}
-    table = np.loadtxt(path, delimiter=",", skiprows=1, usecols=(0, 2, 3), dtype=np.int64, ndmin=2)
-    table = table[table[:, 1] >= 0]  # scored epochs only
     metrics = StagingMetrics(class_names)
     found = {}
-    for subject in np.unique(table[:, 0]).tolist():
-        rows = table[table[:, 0] == subject]
+    for subject, (_, labels, preds) in (read_predictions(Path(run_dir) / PREDICTIONS_CSV) or {}).items():
+        scored = labels >= 0
+        if not scored.any():
+            continue
         metrics.reset()
-        metrics.update(torch.from_numpy(rows[:, 2]), torch.from_numpy(rows[:, 1]))
-        found[int(subject)] = metrics.compute().scalars()
+        metrics.update(torch.from_numpy(preds[scored]), torch.from_numpy(labels[scored]))
+        found[subject] = metrics.compute().scalars()
     return found
 
 

@@ -6,7 +6,6 @@ into, no display needed) and written atomically, so a crash never leaves a trunc
 
 from __future__ import annotations
 
-import csv
 import math
 import warnings
 from collections.abc import Sequence
@@ -17,6 +16,7 @@ import numpy as np
 
 from sacd.figures import constant_note, draw_hypnogram, in_hypnogram_order, new_figure, save_png, stage_color
 from sacd.metrics import SCALAR_METRICS
+from sacd.sweeps.predictions import PREDICTIONS_CSV, read_predictions
 from sacd.sweeps.results import BASELINE, RunResult, group_by_method, sweep_class_names
 
 if TYPE_CHECKING:
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 PLOTS_DIR = "plots"
-PREDICTIONS_CSV = "test_predictions.csv"
 EPOCH_SECONDS = 30.0
 _METRIC_TITLES = {"acc": "Accuracy", "macro_f1": "Macro-F1", "kappa": "Cohen's κ"}
 
@@ -165,27 +164,6 @@ def confusion_figure(groups: dict[str, list[RunResult]]) -> Figure:
         figure.colorbar(image, ax=figure.axes, shrink=0.8, label="share of the true stage")
     figure.suptitle("Confusion matrices: each method's test epochs pooled over its runs (rows: true stage, normalised)")
     return figure
-
-
-def read_predictions(path: Path) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] | None:
-    """Per subject: (epoch, label, pred) arrays sorted by epoch; None when missing or malformed."""
-    if not path.is_file():
-        return None
-    per_subject: dict[int, list[tuple[int, int, int]]] = {}
-    try:
-        with path.open(newline="") as handle:
-            for row in csv.DictReader(handle):
-                per_subject.setdefault(int(row["subject"]), []).append(
-                    (int(row["epoch"]), int(row["label"]), int(row["pred"]))
-                )
-    except (OSError, KeyError, TypeError, ValueError, csv.Error) as error:
-        warnings.warn(f"skipping {path}: not a readable predictions table ({error})", stacklevel=2)
-        return None
-    result = {}
-    for subject, rows in per_subject.items():
-        epochs, labels, preds = (np.asarray(column, dtype=np.int64) for column in zip(*sorted(rows)))
-        result[subject] = (epochs, labels, preds)
-    return result or None
 
 
 def _stages_in_range(table: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]], count: int) -> bool:
