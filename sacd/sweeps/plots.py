@@ -17,6 +17,7 @@ import numpy as np
 from sacd.figures import constant_note, draw_hypnogram, in_hypnogram_order, new_figure, save_png, stage_color
 from sacd.metrics import SCALAR_METRICS
 from sacd.sweeps.predictions import PREDICTIONS_CSV, read_predictions
+from sacd.sweeps.ranks import ALPHA, CD_FIGURE, METRIC_NAMES, Ranking, rank_methods
 from sacd.sweeps.results import BASELINE, RunResult, group_by_method, sweep_class_names
 
 if TYPE_CHECKING:
@@ -31,7 +32,8 @@ _METRIC_TITLES = {"acc": "Accuracy", "macro_f1": "Macro-F1", "kappa": "Cohen's Î
 def write_plots(sweep_dir: str | Path, runs: Sequence[RunResult], *, baseline: str = BASELINE) -> list[Path]:
     """Write metrics, per-class F1, confusion and hypnogram PNGs under ``SWEEP_DIR/plots``; return their paths.
 
-    The hypnogram figure is left out when no run has a readable ``test_predictions.csv``.
+    The hypnogram figure is left out when no run has a readable ``test_predictions.csv``, the critical
+    difference diagram when fewer than two methods share a finished (fold, seed).
     """
     if not runs:
         return []
@@ -42,6 +44,7 @@ def write_plots(sweep_dir: str | Path, runs: Sequence[RunResult], *, baseline: s
         "per_class_f1.png": lambda: per_class_figure(groups),
         "confusion.png": lambda: confusion_figure(groups),
         "hypnograms.png": lambda: hypnogram_figure(groups, runs),
+        CD_FIGURE: lambda: critical_difference_figure(rank_methods(runs)),
     }
     written = []
     for name, build in builders.items():
@@ -163,6 +166,45 @@ def confusion_figure(groups: dict[str, list[RunResult]]) -> Figure:
     if image is not None:
         figure.colorbar(image, ax=figure.axes, shrink=0.8, label="share of the true stage")
     figure.suptitle("Confusion matrices: each method's test epochs pooled over its runs (rows: true stage, normalised)")
+    return figure
+
+
+def critical_difference_figure(ranking: Ranking | None) -> Figure | None:
+    """Demsar's critical-difference diagram: each method at its average rank (1 = best, on the left), the
+    Nemenyi critical difference as a bar above the axis, and a thick line under each group of methods the
+    test cannot tell apart."""
+    if ranking is None:
+        return None
+    count = len(ranking.methods)
+    cliques = ranking.cliques()
+    half = (count + 1) // 2
+    figure = new_figure(7.5, 1.6 + 0.32 * max(half, 2) + 0.2 * len(cliques))
+    axis = figure.add_subplot()
+    axis.set_xlim(0.5, count + 0.5)
+    bottom = -(max(half, count - half) + 1.2 + 0.3 * len(cliques))
+    axis.set_ylim(bottom, 1.6)
+    axis.axis("off")
+    axis.hlines(0, 1, count, color="black", linewidth=1)
+    for tick in range(1, count + 1):
+        axis.vlines(tick, 0, 0.12, color="black", linewidth=1)
+        axis.text(tick, 0.2, str(tick), ha="center", va="bottom", fontsize=9)
+    axis.hlines(1.2, 1, 1 + ranking.critical_difference, color="black", linewidth=2)
+    axis.text(1 + ranking.critical_difference / 2, 1.3, f"CD = {ranking.critical_difference:.2f}", ha="center",
+              va="bottom", fontsize=9)  # fmt: skip
+    for index, (method, rank) in enumerate(zip(ranking.methods, ranking.average_ranks)):
+        left = index < half
+        depth = -(index + 1 if left else count - index) - 0.3 * len(cliques)
+        end = 0.5 if left else count + 0.5
+        axis.plot([rank, rank, end], [0, depth, depth], color="black", linewidth=0.8)
+        axis.text(end + (0.05 if left else -0.05), depth, f"{method} ({rank:.2f})", ha="left" if left else "right",
+                  va="bottom", fontsize=9)  # fmt: skip
+    for level, (first, last) in enumerate(cliques):
+        low, high = ranking.average_ranks[first], ranking.average_ranks[last]
+        axis.hlines(-0.25 - 0.3 * level, low - 0.03, high + 0.03, color="black", linewidth=4)
+    friedman = "" if math.isnan(ranking.friedman_p) else f", Friedman p = {ranking.friedman_p:.3g}"
+    figure.suptitle(f"Average rank on {METRIC_NAMES.get(ranking.metric, ranking.metric)} over {ranking.blocks} "
+                    f"(fold, seed) block(s){friedman}\nbars join methods the Nemenyi test cannot tell apart "
+                    f"(Î± = {ALPHA})", fontsize=10)  # fmt: skip
     return figure
 
 

@@ -22,6 +22,7 @@ from sacd.atomic import staged
 from sacd.metrics import SCALAR_METRICS, StagingReport, summarize
 from sacd.stages import STAGES
 from sacd.sweeps.paired import compare_with_baseline, paired_markdown
+from sacd.sweeps.ranks import CD_FIGURE, rank_methods, ranking_markdown
 
 BASELINE = "Vanilla"
 RUNS_DIR = "runs"
@@ -277,6 +278,9 @@ def results_markdown(
     differences = compare_with_baseline(runs, baseline)
     if differences:
         lines += ["", paired_markdown(differences, baseline)]
+    ranking = rank_methods(runs)
+    if ranking is not None:
+        lines += ["", ranking_markdown(ranking, CD_FIGURE)]
     if degenerate:
         lines += ["", f"## Degenerate runs ({len(degenerate)})", "", *(f"- {run.run_id}: {why}" for run, why in degenerate)]
     if skipped:

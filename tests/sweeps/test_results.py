@@ -247,7 +247,7 @@ def test_plots_are_valid_non_blank_pngs(sweep: Path):
     with pytest.warns(UserWarning):
         runs, _ = collect_runs(sweep)
     paths = write_plots(sweep, runs)
-    names = ["metrics.png", "per_class_f1.png", "confusion.png", "hypnograms.png"]
+    names = ["metrics.png", "per_class_f1.png", "confusion.png", "hypnograms.png", "critical_difference.png"]
     assert paths == [sweep / "plots" / name for name in names]
     for path in paths:
         _assert_png(path)
