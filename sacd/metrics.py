@@ -176,6 +176,22 @@ def summarize(reports: Sequence[StagingReport]) -> dict[str, tuple[float, float]
     return summary
 
 
+def pool(reports: Sequence[StagingReport]) -> StagingReport:
+    """The report of every test epoch of ``reports`` taken together (their confusion matrices summed and
+    scored by the same torchmetrics as one run), which weighs each epoch alike where a mean over runs
+    weighs each run alike. The reports must share their class names."""
+    if not reports:
+        raise ValueError("pool() needs at least one report")
+    names = list(reports[0].class_names)
+    if any(list(report.class_names) != names for report in reports):
+        raise ValueError(f"pool() needs reports of the same classes, got {sorted({tuple(r.class_names) for r in reports})}")
+    counts = torch.tensor([report.confusion for report in reports], dtype=torch.long).sum(dim=0)
+    true, predicted = torch.meshgrid(torch.arange(len(names)), torch.arange(len(names)), indexing="ij")
+    metrics = StagingMetrics(names)
+    metrics.update(predicted.flatten().repeat_interleave(counts.flatten()), true.flatten().repeat_interleave(counts.flatten()))
+    return metrics.compute()
+
+
 def _csv_text(rows: list[dict[str, Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from sacd.atomic import staged
-from sacd.metrics import SCALAR_METRICS, StagingReport, summarize
+from sacd.metrics import SCALAR_METRICS, StagingReport, pool, summarize
 from sacd.stages import STAGES
 from sacd.sweeps.paired import compare_with_baseline, paired_markdown
 from sacd.sweeps.ranks import CD_FIGURE, rank_methods, ranking_markdown
@@ -230,6 +230,24 @@ def markdown_table(summary: Sequence[dict[str, Any]], class_names: Sequence[str]
     return "\n".join(lines)
 
 
+def pooled_markdown(groups: dict[str, list[RunResult]], class_names: Sequence[str]) -> str:
+    """A Markdown section: per method, the metrics of all its runs' test epochs pooled (:func:`sacd.metrics.pool`)."""
+    header = ["Method", "runs", "epochs", "Accuracy", "Macro-F1", "κ", *(f"F1 {name}" for name in class_names)]
+    lines = ["## Pooled test epochs", "", "| " + " | ".join(header) + " |",
+             "|" + "|".join(["---"] + ["--:"] * (len(header) - 1)) + "|"]  # fmt: skip
+    for method, group in groups.items():
+        names = group[0].report.class_names
+        same = [run.report for run in group if run.report.class_names == names]
+        pooled = pool(same)
+        cells = [method, str(len(same)), str(pooled.num_epochs), *(f"{getattr(pooled, key):.3f}" for key in SCALAR_METRICS)]
+        cells += [f"{pooled.per_class_f1[name]:.3f}" if name in pooled.per_class_f1 else _DASH for name in class_names]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Each method's test epochs of all its runs scored together: every epoch weighs alike, where the "
+              "table above weighs every run alike. `plots/confusion.png` shows the same epochs' confusion matrices, "
+              "normalised to the true stage."]  # fmt: skip
+    return "\n".join(lines)
+
+
 def degenerate_runs(runs: Sequence[RunResult]) -> list[tuple[RunResult, str]]:
     """The runs whose test predictions show no learning, each with the reason."""
     return [(run, run.report.degenerate) for run in runs if run.report.degenerate]
@@ -278,6 +296,7 @@ def results_markdown(
     differences = compare_with_baseline(runs, baseline)
     if differences:
         lines += ["", paired_markdown(differences, baseline)]
+    lines += ["", pooled_markdown(group_by_method(runs, baseline), sweep_class_names(runs))]
     ranking = rank_methods(runs)
     if ranking is not None:
         lines += ["", ranking_markdown(ranking, CD_FIGURE)]

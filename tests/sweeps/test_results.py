@@ -324,3 +324,26 @@ def test_a_sweep_runs_record_says_whether_it_is_degenerate(tmp_path):
     report = report_from_confusion([[10, 0, 0, 0, 0], [5, 0, 0, 0, 0], [8, 0, 0, 0, 0], [3, 0, 0, 0, 0], [4, 0, 0, 0, 0]])
     (checkpoints / "epoch003.test.json").write_text(json.dumps(report.to_dict()))
     assert _collect_results(tmp_path)["degenerate"] == "every epoch is predicted W"
+
+
+def test_pooled_metrics_score_every_runs_test_epochs_together():
+    from sacd.metrics import pool
+
+    first = [[8, 1, 1, 0, 0], [2, 3, 1, 0, 0], [0, 1, 9, 2, 0], [0, 0, 2, 6, 0], [1, 0, 1, 0, 5]]
+    second = [[5, 0, 0, 0, 1], [1, 1, 2, 0, 0], [0, 2, 12, 1, 1], [0, 0, 1, 4, 0], [0, 1, 0, 0, 7]]
+    pooled = pool([report_from_confusion(first), report_from_confusion(second)])
+    by_hand = report_from_confusion([[a + b for a, b in zip(r, s)] for r, s in zip(first, second)])
+    for key in SCALARS:
+        assert getattr(pooled, key) == pytest.approx(getattr(by_hand, key), abs=1e-6)
+    assert [pooled.per_class_f1[name] for name in NAMES] == pytest.approx([by_hand.per_class_f1[name] for name in NAMES])
+    assert pooled.num_epochs == by_hand.num_epochs
+
+
+def test_the_report_pools_each_methods_test_epochs(sweep: Path, written: dict[str, Path]):
+    markdown = written["markdown"].read_text()
+    section = markdown[markdown.index("## Pooled test epochs"):]
+    with pytest.warns(UserWarning):  # the fixture's half-written runs
+        runs, _ = collect_runs(sweep)
+    kd = [run.report for run in runs if run.method == "KD"]
+    line = next(line for line in section.splitlines() if line.startswith("| KD |"))
+    assert line.startswith(f"| KD | {len(kd)} | {sum(report.num_epochs for report in kd)} |")
