@@ -1,7 +1,8 @@
 """``sacd report SWEEP_DIR``: turn a benchmark sweep's finished runs into tables and figures.
 
-Writes ``results.csv`` (one row per run), ``results.md`` (mean ± std per method, deltas vs the
-baseline, skipped runs) and PNGs under ``plots/``. Safe to run while the sweep is still going:
+Writes ``results.csv`` (one row per run), ``results.md`` (mean ± std per method; each method paired
+with the baseline by fold and seed, with intervals and a Wilcoxon p; the pooled test epochs; average
+ranks with the Friedman test and Nemenyi's critical difference; skipped runs) and PNGs under ``plots/``. Safe to run while the sweep is still going:
 unfinished, failed or half-written runs are listed as skipped. Two reports of one folder (two sweeps
 ending together) are written one after the other, never interleaved.
 """
@@ -23,14 +24,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sacd report",
         description="Summarise a benchmark sweep: writes SWEEP_DIR/results.csv (one row per finished run), "
-        "SWEEP_DIR/results.md (a Markdown table of mean ± sample std per method with deltas vs the baseline, "
-        "and the skipped runs) and SWEEP_DIR/plots/{metrics,per_class_f1,confusion,hypnograms}.png.",
+        "SWEEP_DIR/results.md (mean ± sample std per method; paired differences from the baseline with a t-interval, "
+        "a subject-level bootstrap interval and a Wilcoxon p; metrics of the pooled test epochs; average ranks with "
+        "the Friedman test and the Nemenyi critical difference; the skipped runs) and "
+        "SWEEP_DIR/plots/{metrics,per_class_f1,confusion,hypnograms,critical_difference}.png.",
         allow_abbrev=False,
     )
     parser.add_argument("sweep_dir", type=Path, metavar="SWEEP_DIR",
                         help="the sweep's folder, holding runs/<run_id>/{run.json,test.json}")
     parser.add_argument("--baseline", default="Vanilla",
-                        help="method the deltas are measured against (default Vanilla)")
+                        help="method every other is paired with (default Vanilla)")
     return parser
 
 
@@ -45,6 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # imported here: torch and matplotlib are slow to import and not needed for the checks above
     from sacd.folder_locks import exclusive
+    from sacd.sweeps.paired import compare_with_baseline, paired_markdown
     from sacd.sweeps.plots import write_plots
     from sacd.sweeps.results import (
         NoFinishedRunsError,
@@ -77,6 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
     print(markdown_table(summary, sweep_class_names(runs), baseline=args.baseline))
     print()
+    differences = compare_with_baseline(runs, args.baseline)
+    if differences:
+        print(paired_markdown(differences, args.baseline).replace("**", ""))
+        print()
     print(f"{len(runs)} finished run(s), {len(skipped)} skipped (listed in {paths['markdown']})")
     for path in [*paths.values(), *plots]:
         print(f"  wrote {path}")
