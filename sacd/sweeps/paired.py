@@ -179,7 +179,8 @@ def paired_markdown(differences: Sequence[PairedDifference], baseline: str) -> s
         "data order), averaged over the pairs. The t-interval is over those pairs; the subject bootstrap "
         f"resamples the test subjects ({BOOTSTRAP_RESAMPLES} percentile resamples of each subject's difference "
         "averaged over seeds). The p-value is the two-sided Wilcoxon signed-rank test on the pairs. A difference "
-        "in **bold** has a t-interval that excludes 0."
+        "in **bold** has a t-interval that excludes 0; — marks an interval that needs two pairs (or two test "
+        "subjects) that differ."
         + (f" With {most} pairs the smallest p the test can give is {2 / 2**most:.3g}." if most else "")
         + (f" {left_out} pair(s) with a degenerate run are left out." if left_out else ""),
     ]

@@ -243,7 +243,7 @@ def pooled_markdown(groups: dict[str, list[RunResult]], class_names: Sequence[st
         cells += [f"{pooled.per_class_f1[name]:.3f}" if name in pooled.per_class_f1 else _DASH for name in class_names]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Each method's test epochs of all its runs scored together: every epoch weighs alike, where the "
-              "table above weighs every run alike. `plots/confusion.png` shows the same epochs' confusion matrices, "
+              "mean ± std table weighs every run alike. `plots/confusion.png` shows the same epochs' confusion matrices, "
               "normalised to the true stage."]  # fmt: skip
     return "\n".join(lines)
 
