@@ -3,7 +3,9 @@
     python benchmarks/paired_differences.py runs/sweeps/paper_cpu runs/sweeps/variants_cpu \
         --versus PKT=PKT-sum CRD=CRD-uniform
 
-Runs of the sweeps are pooled by method and (fold, seed); sweeps built on the same base config
+Within one sweep, ``sacd report`` gives this pairing too (with a Wilcoxon p and a subject-level
+bootstrap); this script pools several sweeps and compares any two methods. Runs of the sweeps are
+pooled by method and (fold, seed); sweeps built on the same base config
 and seeds pair run for run. Every method is compared with the baseline, and each ``A=B`` of
 ``--versus`` compares A with B. For each metric (accuracy, macro-F1, kappa): the mean of
 (A - B) over the (fold, seed) pairs both finished, its 95 % t-interval, the paired
@@ -22,21 +24,21 @@ from pathlib import Path
 from scipy import stats
 
 from sacd.metrics import SCALAR_METRICS
+from sacd.sweeps.paired import t_interval
 from sacd.sweeps.results import collect_runs, group_by_method
 
 NAMES = {"acc": "accuracy", "macro_f1": "macro-F1", "kappa": "kappa"}
 
 
 def paired(differences: list[float]) -> tuple[float, float, float, float]:
-    """(mean, interval low, interval high, p) of paired differences; nan where n < 2 or all are equal."""
-    n = len(differences)
-    mean = sum(differences) / n
-    if n < 2 or max(differences) == min(differences):
-        return mean, math.nan, math.nan, math.nan
-    sem = stats.sem(differences)
-    low, high = stats.t.interval(0.95, n - 1, loc=mean, scale=sem)
-    p = stats.ttest_1samp(differences, 0.0).pvalue  # the paired t-test on the differences
-    return mean, float(low), float(high), float(p)
+    """(mean, interval low, interval high, p) of paired differences; nan where n < 2 or all are equal.
+
+    The interval is the report's (:func:`sacd.sweeps.paired.t_interval`); the p-value is the paired t-test's.
+    """
+    mean, low, high = t_interval(differences)
+    if math.isnan(low):
+        return mean, low, high, math.nan
+    return mean, low, high, float(stats.ttest_1samp(differences, 0.0).pvalue)
 
 
 def runs_by_method(sweep_dirs: list[Path]) -> dict[str, dict[tuple[int, int], object]]:
