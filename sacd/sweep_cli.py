@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {run.run_id:<48} {state}")
         return 0
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    _save_spec(args.spec, sweep_dir)
+    _save_spec(args.spec, spec.runs, sweep_dir)
     if todo:
         from sacd.sweeps.teachers import prepare_teachers
 
@@ -114,10 +114,13 @@ def _execute(todo, spec, sweep_dir: Path, args: argparse.Namespace) -> list[dict
     return run_local(todo, spec.base, sweep_dir, workers=workers, threads_per_run=threads, on_done=announce)
 
 
-def _save_spec(spec_path: Path, sweep_dir: Path) -> None:
+def _save_spec(spec_path: Path, runs, sweep_dir: Path) -> None:
+    """Keep the sweep file and the runs it plans (so ``sacd report`` can say which have not started)."""
     from sacd.atomic import atomic_write_text
+    from sacd.sweeps.results import PLANNED_RUNS
 
     atomic_write_text(sweep_dir / "sweep.yaml", Path(spec_path).read_text())
+    atomic_write_text(sweep_dir / PLANNED_RUNS, "".join(f"{run.run_id}\n" for run in runs))
 
 
 def _by_id(spec, run_id: str):

@@ -28,6 +28,8 @@ BASELINE = "Vanilla"
 RUNS_DIR = "runs"
 RESULTS_CSV = "results.csv"
 RESULTS_MD = "results.md"
+#: the run ids a sweep file expands to, one per line, written by ``sacd sweep`` when it starts
+PLANNED_RUNS = "planned_runs.txt"
 _DASH = "—"
 _SHORT_NAMES = {"acc": "acc", "macro_f1": "MF1", "kappa": "κ"}
 _RUN_KEYS = ("run_id", "method", "class_path", "seed", "fold", "status")
@@ -125,19 +127,27 @@ def _load_run(run_dir: Path, skipped: list[str]) -> RunResult | None:
 
 def collect_runs(sweep_dir: str | Path) -> tuple[list[RunResult], list[str]]:
     """Finished runs sorted by method (in the sweep file's order), fold and seed, and one line per
-    skipped run saying why."""
+    skipped run saying why: unfinished, failed or unreadable, or planned and not started."""
     runs_dir = Path(sweep_dir) / RUNS_DIR
     runs: list[RunResult] = []
     skipped: list[str] = []
-    if not runs_dir.is_dir():
-        return runs, skipped
-    for run_dir in sorted(path for path in runs_dir.iterdir() if path.is_dir()):
+    folders = sorted(path for path in runs_dir.iterdir() if path.is_dir()) if runs_dir.is_dir() else []
+    for run_dir in folders:
         run = _load_run(run_dir, skipped)
         if run is not None:
             runs.append(run)
+    skipped += [f"{run_id}: not started" for run_id in _planned(Path(sweep_dir)) if not (runs_dir / run_id).is_dir()]
     order = _method_order(Path(sweep_dir))
     runs.sort(key=lambda run: (order.get(run.method.split(" (")[0], len(order)), run.method, run.fold, run.seed))
     return runs, skipped
+
+
+def _planned(sweep_dir: Path) -> list[str]:
+    """The run ids ``sacd sweep`` planned for this folder ([] for a folder it did not write)."""
+    try:
+        return [line.strip() for line in (sweep_dir / PLANNED_RUNS).read_text().splitlines() if line.strip()]
+    except OSError:
+        return []
 
 
 def _method_order(sweep_dir: Path) -> dict[str, int]:

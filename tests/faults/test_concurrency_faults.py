@@ -150,6 +150,7 @@ def test_two_sweeps_on_one_folder_run_each_run_once_and_both_report_every_run(tm
     assert sum(output.count("Training the EEG teacher") for output in outputs) == 1
     runs = sorted(path.name for path in (tmp_path / "sweep" / "runs").iterdir())
     assert runs == ["KD-fold0-seed0", "Vanilla-fold0-seed0"]
+    assert sorted((tmp_path / "sweep" / "planned_runs.txt").read_text().split()) == runs  # the plan, once
     for run in runs:
         run_dir = tmp_path / "sweep" / "runs" / run
         assert read_record(run_dir)["status"] == "finished" and read_record(run_dir)["attempts"] == 1

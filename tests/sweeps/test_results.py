@@ -347,3 +347,14 @@ def test_the_report_pools_each_methods_test_epochs(sweep: Path, written: dict[st
     kd = [run.report for run in runs if run.method == "KD"]
     line = next(line for line in section.splitlines() if line.startswith("| KD |"))
     assert line.startswith(f"| KD | {len(kd)} | {sum(report.num_epochs for report in kd)} |")
+
+
+def test_a_partial_sweep_says_which_planned_runs_have_not_started(tmp_path: Path):
+    _write_run(tmp_path, "Vanilla-fold0-seed0", "Vanilla", 0, 0)
+    (tmp_path / "planned_runs.txt").write_text("Vanilla-fold0-seed0\nKD-fold0-seed0\nKD-fold1-seed0\n")
+    runs, skipped = collect_runs(tmp_path)
+    assert [run.run_id for run in runs] == ["Vanilla-fold0-seed0"]
+    assert skipped == ["KD-fold0-seed0: not started", "KD-fold1-seed0: not started"]
+    markdown = write_results(tmp_path)["markdown"].read_text()
+    assert "## Skipped runs (2)" in markdown and "- KD-fold1-seed0: not started" in markdown
+    assert collect_runs(tmp_path / "nothing-yet")[1] == []
