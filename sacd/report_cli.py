@@ -68,7 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for warning in caught:
             print(f"sacd report: warning: {warning.message}", file=sys.stderr)
         try:
-            paths = write_results(sweep_dir, baseline=args.baseline, runs=runs, skipped=skipped)
+            differences = compare_with_baseline(runs, args.baseline)  # reads every run's predictions: once
+            paths = write_results(sweep_dir, baseline=args.baseline, runs=runs, skipped=skipped,
+                                  differences=differences)  # fmt: skip
         except NoFinishedRunsError as error:
             print(f"sacd report: {error}", file=sys.stderr)
             return 2
@@ -81,7 +83,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
     print(markdown_table(summary, sweep_class_names(runs), baseline=args.baseline))
     print()
-    differences = compare_with_baseline(runs, args.baseline)
     if differences:
         print(paired_markdown(differences, args.baseline).replace("**", ""))
         print()

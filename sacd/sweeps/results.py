@@ -21,7 +21,7 @@ import yaml
 from sacd.atomic import staged
 from sacd.metrics import SCALAR_METRICS, StagingReport, pool, summarize
 from sacd.stages import STAGES
-from sacd.sweeps.paired import compare_with_baseline, paired_markdown
+from sacd.sweeps.paired import PairedDifference, compare_with_baseline, paired_markdown
 from sacd.sweeps.ranks import CD_FIGURE, rank_methods, ranking_markdown
 
 BASELINE = "Vanilla"
@@ -290,7 +290,12 @@ def _csv_text(rows: list[dict[str, Any]]) -> str:
 
 
 def results_markdown(
-    sweep_dir: Path, runs: Sequence[RunResult], skipped: Sequence[str], *, baseline: str = BASELINE
+    sweep_dir: Path,
+    runs: Sequence[RunResult],
+    skipped: Sequence[str],
+    *,
+    baseline: str = BASELINE,
+    differences: Sequence[PairedDifference] | None = None,
 ) -> str:
     """The whole results.md: title, counts, a warning about degenerate runs, the table and the skipped runs."""
     lines = [
@@ -303,7 +308,8 @@ def results_markdown(
     if degenerate:
         lines += [degenerate_warning(degenerate, len(runs)), ""]
     lines.append(markdown_table(method_summary(runs, baseline), sweep_class_names(runs), baseline=baseline))
-    differences = compare_with_baseline(runs, baseline)
+    if differences is None:
+        differences = compare_with_baseline(runs, baseline)
     if differences:
         lines += ["", paired_markdown(differences, baseline)]
     lines += ["", pooled_markdown(group_by_method(runs, baseline), sweep_class_names(runs))]
@@ -323,10 +329,12 @@ def write_results(
     baseline: str = BASELINE,
     runs: Sequence[RunResult] | None = None,
     skipped: Sequence[str] | None = None,
+    differences: Sequence[PairedDifference] | None = None,
 ) -> dict[str, Path]:
     """Write ``results.csv`` and ``results.md`` into ``sweep_dir`` together (atomically); return their paths.
 
-    Pass ``runs`` and ``skipped`` from :func:`collect_runs` to avoid reading the sweep twice.
+    Pass ``runs`` and ``skipped`` from :func:`collect_runs` to avoid reading the sweep twice, and
+    ``differences`` from :func:`sacd.sweeps.paired.compare_with_baseline` to avoid pairing them twice.
     """
     sweep_dir = Path(sweep_dir)
     if runs is None:
@@ -340,5 +348,5 @@ def write_results(
     paths = {"csv": sweep_dir / RESULTS_CSV, "markdown": sweep_dir / RESULTS_MD}
     with staged(paths.values()) as (csv_tmp, md_tmp):
         csv_tmp.write_text(_csv_text(tidy_rows(runs)))
-        md_tmp.write_text(results_markdown(sweep_dir, runs, skipped, baseline=baseline))
+        md_tmp.write_text(results_markdown(sweep_dir, runs, skipped, baseline=baseline, differences=differences))
     return paths
