@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, help="sweep folder (default: the file's `out`, else runs/sweeps/NAME)")
     parser.add_argument("--backend", choices=["local", "ray"], default="local",
                         help="local: a pool of processes on this machine; ray: Ray tasks (pip install -e '.[ray]')")
-    parser.add_argument("--workers", type=int, help="local: runs at once (default: one per GPU, else cores / 4)")
+    parser.add_argument("--workers", type=int, help="local: runs at once (default: one per GPU, else one per core)")
     parser.add_argument("--threads-per-run", type=int, help="CPU threads of each run (default: cores / workers)")
     parser.add_argument("--ray-address", help="ray: the cluster to join (e.g. auto); default: start a local instance")
     parser.add_argument("--ray-local-cpus", type=int, help="ray: CPUs of the local instance")
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         from sacd.sweeps.teachers import prepare_teachers
 
         prepare_teachers(todo, spec.base, sweep_dir / "teachers")
-        records = _execute(todo, spec, sweep_dir, args)
+        records = _execute(block_order(todo), spec, sweep_dir, args)
         failed = [record for record in records if record.get("status") == "failed"]
         for record in failed:
             print(f"\nRun {record['run_id']} failed (exit {record.get('returncode')}); see "
@@ -79,6 +79,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{len(unfinished)} run(s) did not finish: {', '.join(unfinished)}. Rerun the same command to retry them.")
         return 1
     return code
+
+
+def block_order(runs: list) -> list:
+    """Runs grouped by (fold, seed), methods in the sweep's order within each group.
+
+    The paired statistics compare methods within a (fold, seed) block, so a sweep stopped part-way
+    leaves complete blocks to compare rather than some methods finished and others not started.
+    """
+    return sorted(runs, key=lambda run: (run.fold, run.seed))
 
 
 def _parse_overrides(items: list[str]) -> dict[str, object]:

@@ -23,6 +23,16 @@ from sacd.sweeps.runner import BUSY, execute_run
 from sacd.sweeps.spec import RunSpec
 
 
+CPU_THREADS_PER_RUN = 1
+"""Threads of each run on a CPU-only machine, unless told: runs side by side, one per core.
+
+Measured with ``benchmarks/sweep_parallelism.py`` on 2 cores (README, "Benchmark sweeps"): two
+runs of one thread each finish a sweep in 0.79 of the time one run of two threads takes, because
+the small students spend much of a step in work that does not parallelise (data assembly, Python,
+small kernels), and a second process fills that time.
+"""
+
+
 def local_slots(workers: int | None, threads_per_run: int | None) -> tuple[int, int | None, list[str | None]]:
     """(workers, threads per run, device per slot): one slot per GPU, else cores / threads per run."""
     import torch
@@ -30,7 +40,7 @@ def local_slots(workers: int | None, threads_per_run: int | None) -> tuple[int, 
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
     cores = os.cpu_count() or 1
     if workers is None:
-        workers = gpus or max(1, cores // max(threads_per_run or 4, 1))
+        workers = gpus or max(1, cores // max(threads_per_run or CPU_THREADS_PER_RUN, 1))
     if threads_per_run is None:
         threads_per_run = max(1, cores // workers)
     devices: list[str | None] = [str(i % gpus) for i in range(workers)] if gpus else [None] * workers
