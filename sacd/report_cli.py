@@ -81,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if degenerate:
         print(degenerate_warning(degenerate, len(runs)).replace("**", ""))
         print()
-    print(markdown_table(summary, sweep_class_names(runs), baseline=args.baseline))
+    print(markdown_table(summary, sweep_class_names(runs), baseline=args.baseline, differences=differences).replace("**", ""))
     print()
     if differences:
         print(paired_markdown(differences, args.baseline).replace("**", ""))

@@ -54,6 +54,11 @@ class PairedDifference:
     left_out: int  # pairs with a degenerate run
 
     @property
+    def half_width(self) -> float:
+        """Half the t-interval's width: the resolution of the comparison (nan where the interval is undefined)."""
+        return (self.high - self.low) / 2
+
+    @property
     def excludes_zero(self) -> bool:
         """Whether the t-interval lies wholly on one side of 0: a difference these runs can see."""
         return self.low > 0 or self.high < 0
@@ -162,14 +167,15 @@ def paired_markdown(differences: Sequence[PairedDifference], baseline: str) -> s
     lines = [
         f"## Paired differences vs {baseline}",
         "",
-        f"| Method | pairs | Δ macro-F1 [95 % t-interval] | [95 % subject bootstrap] | Wilcoxon p | W / T / L "
+        f"| Method | pairs | Δ macro-F1 [95 % t-interval] | ± | [95 % subject bootstrap] | Wilcoxon p | W / T / L "
         "| Δ accuracy [95 % t-interval] | Δ κ [95 % t-interval] |",
-        "|---|--:|---|---|--:|:-:|---|---|",
+        "|---|--:|---|--:|---|--:|:-:|---|---|",
     ]
     for method, metrics in by_method.items():
         f1 = metrics["macro_f1"]
-        cells = [method, str(f1.n), _delta(f1), _interval(f1.subject_low, f1.subject_high), "—" if math.isnan(f1.p) else f"{f1.p:.3f}",
-                  f"{f1.wins} / {f1.ties} / {f1.losses}", _delta(metrics.get("acc")), _delta(metrics.get("kappa"))]  # fmt: skip
+        cells = [method, str(f1.n), format_delta(f1), "—" if math.isnan(f1.half_width) else f"{f1.half_width:.3f}",
+                 _interval(f1.subject_low, f1.subject_high), "—" if math.isnan(f1.p) else f"{f1.p:.3f}",
+                 f"{f1.wins} / {f1.ties} / {f1.losses}", format_delta(metrics.get("acc")), format_delta(metrics.get("kappa"))]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     left_out = sum(metrics["macro_f1"].left_out for metrics in by_method.values())
     most = max((metrics["macro_f1"].n for metrics in by_method.values()), default=0)
@@ -178,17 +184,36 @@ def paired_markdown(differences: Sequence[PairedDifference], baseline: str) -> s
         f"Each method's run minus the {baseline} run of the same fold and seed (same test subjects, same "
         "data order), averaged over the pairs. The t-interval is over those pairs; the subject bootstrap "
         f"resamples the test subjects ({BOOTSTRAP_RESAMPLES} percentile resamples of each subject's difference "
-        "averaged over seeds). The p-value is the two-sided Wilcoxon signed-rank test on the pairs. A difference "
+        "averaged over seeds); ± is the t-interval's half-width, the smallest difference these runs resolve. "
+        "The p-value is the two-sided Wilcoxon signed-rank test on the pairs. A difference "
         "in **bold** has a t-interval that excludes 0; — marks an interval that needs two pairs (or two test "
         "subjects) that differ."
         + (f" With {most} pairs the smallest p the test can give is {2 / 2**most:.3g}." if most else "")
         + (f" {left_out} pair(s) with a degenerate run are left out." if left_out else ""),
+        "",
+        resolution_line(differences),
     ]
     return "\n".join(lines)
 
 
-def _delta(difference: PairedDifference | None) -> str:
+def format_delta(difference: PairedDifference | None) -> str:
+    """``+0.012 [-0.004, +0.028]``, in bold when the t-interval excludes 0; — without a difference."""
     if difference is None or math.isnan(difference.mean):
         return "—"
     text = f"{difference.mean:+.3f} {_interval(difference.low, difference.high)}"
     return f"**{text}**" if difference.excludes_zero else text
+
+
+#: the paired macro-F1 resolution a benchmark aims for: the size of the effects distillation papers report
+TARGET_HALF_WIDTH = 0.02
+
+
+def resolution_line(differences: Sequence[PairedDifference], target: float = TARGET_HALF_WIDTH) -> str:
+    """One line: the macro-F1 t-interval half-widths, and for how many methods they are within ``target``."""
+    widths = {d.method: d.half_width for d in differences if d.metric == "macro_f1" and not math.isnan(d.half_width)}
+    if not widths:
+        return "Paired macro-F1 interval half-widths: none (each needs two pairs that differ)."
+    within = sum(width <= target for width in widths.values())
+    listed = ", ".join(f"{method} {width:.3f}" for method, width in widths.items())
+    return (f"Paired macro-F1 interval half-widths: {listed}; {within} of {len(widths)} within ±{target:g} "
+            f"(median {float(np.median(list(widths.values()))):.3f}).")

@@ -1,4 +1,4 @@
-"""A sweep's finished runs as one tidy CSV and a Markdown table of mean ± std per method.
+"""A sweep's finished runs as one tidy CSV and a Markdown report: mean ± std and paired differences per method.
 
 The sweep runner writes ``SWEEP_DIR/runs/<run_id>/{run.json,test.json}`` while it works, so any run
 may be unfinished, failed or half-written when this is read: such runs are listed as skipped,
@@ -21,7 +21,7 @@ import yaml
 from sacd.atomic import staged
 from sacd.metrics import SCALAR_METRICS, StagingReport, pool, summarize
 from sacd.stages import STAGES
-from sacd.sweeps.paired import PairedDifference, compare_with_baseline, paired_markdown
+from sacd.sweeps.paired import PairedDifference, compare_with_baseline, format_delta, paired_markdown
 from sacd.sweeps.ranks import CD_FIGURE, rank_methods, ranking_markdown
 
 BASELINE = "Vanilla"
@@ -191,7 +191,7 @@ def tidy_rows(runs: Sequence[RunResult]) -> list[dict[str, Any]]:
 
 
 def method_summary(runs: Sequence[RunResult], baseline: str = BASELINE) -> list[dict[str, Any]]:
-    """Per method: n, ``<metric>_mean``/``<metric>_std`` (sample std) and ``delta_<metric>`` vs the baseline."""
+    """Per method, the baseline first: n and ``<metric>_mean``/``<metric>_std`` (sample std) over its runs."""
     summary = []
     for method, group in group_by_method(runs, baseline).items():
         row: dict[str, Any] = {"method": method, "n": len(group)}
@@ -199,11 +199,6 @@ def method_summary(runs: Sequence[RunResult], baseline: str = BASELINE) -> list[
             row[f"{key}_mean"] = mean
             row[f"{key}_std"] = std
         summary.append(row)
-    base = next((row for row in summary if row["method"] == baseline), None)
-    for row in summary:
-        for key in SCALAR_METRICS:
-            has_delta = base is not None and row is not base
-            row[f"delta_{key}"] = row[f"{key}_mean"] - base[f"{key}_mean"] if has_delta else None
     return summary
 
 
@@ -215,27 +210,31 @@ def _mean_std(row: dict[str, Any], key: str) -> str:
     return f"{row[f'{key}_mean']:.3f} ± {row[f'{key}_std']:.3f}"
 
 
-def _signed(value: float) -> str:
-    return f"{0.0 if abs(value) < 5e-4 else value:+.3f}"  # never "-0.000"
+#: the paired differences the per-method table shows, one column each
+_TABLE_DELTAS = ("macro_f1", "kappa")
 
 
-def markdown_table(summary: Sequence[dict[str, Any]], class_names: Sequence[str], *, baseline: str = BASELINE) -> str:
-    """A GitHub Markdown table, one row per method, with a note on what ± and n mean."""
-    delta_header = " / ".join(f"Δ {_SHORT_NAMES[key]}" for key in SCALAR_METRICS) + f" vs {baseline}"
-    header = ["Method", "n", "Accuracy", "Macro-F1", "κ", *(f"F1 {name}" for name in class_names), delta_header]
+def markdown_table(summary: Sequence[dict[str, Any]], class_names: Sequence[str], *, baseline: str = BASELINE,
+                   differences: Sequence[PairedDifference] = ()) -> str:  # fmt: skip
+    """A GitHub Markdown table, one row per method: mean ± std of every metric, then the paired differences
+    from ``baseline`` (:func:`sacd.sweeps.paired.compare_with_baseline`) with their 95 % t-intervals."""
+    paired = {(difference.method, difference.metric): difference for difference in differences}
+    delta_headers = [f"Δ {_SHORT_NAMES[key]} vs {baseline} [95 % CI]" for key in _TABLE_DELTAS]
+    header = ["Method", "n", "Accuracy", "Macro-F1", "κ", *(f"F1 {name}" for name in class_names), *delta_headers]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---", "--:"] + ["---:"] * (len(header) - 2)) + "|"]
     for row in summary:
-        deltas = [row.get(f"delta_{key}") for key in SCALAR_METRICS]
-        delta = _DASH if None in deltas else " / ".join(_signed(value) for value in deltas)
         cells = [row["method"], str(row["n"])]
         cells += [_mean_std(row, key) for key in SCALAR_METRICS]
         cells += [_mean_std(row, f"f1_{name}") for name in class_names]
-        lines.append("| " + " | ".join([*cells, delta]) + " |")
+        cells += [format_delta(paired.get((row["method"], key))) for key in _TABLE_DELTAS]
+        lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
         "Values are mean ± std over a method's runs; std is the sample standard deviation (n − 1) across "
         f"seeds and folds, n the number of finished runs (a single run shows its value alone). "
-        f"Δ is the method's mean minus the {baseline} mean.",
+        f"Δ is the mean paired difference from the {baseline} run of the same fold and seed, with its 95 % "
+        "t-interval; **bold** when the interval excludes 0. The paired differences below give the pairs, "
+        "p-values and a second interval.",
     ]
     return "\n".join(lines)
 
@@ -307,9 +306,10 @@ def results_markdown(
     degenerate = degenerate_runs(runs)
     if degenerate:
         lines += [degenerate_warning(degenerate, len(runs)), ""]
-    lines.append(markdown_table(method_summary(runs, baseline), sweep_class_names(runs), baseline=baseline))
     if differences is None:
         differences = compare_with_baseline(runs, baseline)
+    lines.append(markdown_table(method_summary(runs, baseline), sweep_class_names(runs), baseline=baseline,
+                                differences=differences))  # fmt: skip
     if differences:
         lines += ["", paired_markdown(differences, baseline)]
     lines += ["", pooled_markdown(group_by_method(runs, baseline), sweep_class_names(runs))]

@@ -12,6 +12,7 @@ from sacd.metrics import StagingReport
 from sacd.sweeps.paired import (
     compare_with_baseline,
     paired_markdown,
+    resolution_line,
     subject_bootstrap,
     subject_metrics,
     t_interval,
@@ -101,7 +102,7 @@ def test_methods_pair_by_fold_and_seed_and_degenerate_or_missing_pairs_are_left_
     crd = found["CRD", "acc"]
     assert (crd.n, crd.left_out, crd.mean, crd.p, crd.ties) == (2, 1, 0.0, 1.0, 2)  # (0, 1) degenerate, (1, 1) missing
     section = paired_markdown(list(found.values()), "Vanilla")
-    assert "| KD | 4 | +0.100 — |" in section and "| CRD | 2 |" in section and "1 pair(s) with a degenerate run" in section
+    assert "| KD | 4 | +0.100 — | — |" in section and "| CRD | 2 |" in section and "1 pair(s) with a degenerate run" in section
 
 
 def test_a_real_difference_is_marked_in_bold(tmp_path):
@@ -111,6 +112,23 @@ def test_a_real_difference_is_marked_in_bold(tmp_path):
         runs.append(_run(tmp_path, "SACD", 0, seed, {1: 10 + gain, 2: 10 + gain}))
     (difference,) = [d for d in compare_with_baseline(runs, "Vanilla") if d.metric == "macro_f1"]
     assert difference.excludes_zero and difference.low > 0
-    assert f"**{difference.mean:+.3f} [{difference.low:+.3f}, {difference.high:+.3f}]**" in paired_markdown(
+    half_width = (difference.high - difference.low) / 2
+    assert difference.half_width == pytest.approx(half_width)
+    assert f"**{difference.mean:+.3f} [{difference.low:+.3f}, {difference.high:+.3f}]** | {half_width:.3f} |" in paired_markdown(
         [difference], "Vanilla"
     )
+
+
+def test_the_resolution_line_names_each_half_width_and_counts_those_within_the_target(tmp_path):
+    runs = []
+    for seed, (small, large) in enumerate(((1, 1), (2, 5), (1, 0), (2, 6))):
+        runs.append(_run(tmp_path, "Vanilla", 0, seed, {1: 10, 2: 10}))
+        runs.append(_run(tmp_path, "KD", 0, seed, {1: 10 + small, 2: 10 + small}))
+        runs.append(_run(tmp_path, "CRD", 0, seed, {1: 10 + large, 2: 10 + large}))
+    f1 = {d.method: d for d in compare_with_baseline(runs, "Vanilla") if d.metric == "macro_f1"}
+    target = (f1["KD"].half_width + f1["CRD"].half_width) / 2
+    assert f1["KD"].half_width < target < f1["CRD"].half_width
+    line = resolution_line(list(f1.values()), target=target)
+    assert f"KD {f1['KD'].half_width:.3f}" in line and f"CRD {f1['CRD'].half_width:.3f}" in line
+    assert "1 of 2 within" in line
+    assert resolution_line([]).startswith("Paired macro-F1 interval half-widths: none")

@@ -16,7 +16,8 @@ import pytest
 from sacd.metrics import StagingReport
 from sacd.report_cli import main as report_main
 from sacd.sweeps.plots import write_plots
-from sacd.sweeps.results import collect_runs, method_label, method_summary, write_results
+from sacd.sweeps.paired import compare_with_baseline
+from sacd.sweeps.results import collect_runs, markdown_table, method_label, method_summary, write_results
 
 NAMES = ["W", "N1", "N2", "N3", "REM"]
 SCALARS = ["acc", "macro_f1", "kappa"]
@@ -192,12 +193,33 @@ def test_results_csv_rows_equal_each_runs_files(sweep: Path, written: dict[str, 
             assert float(row[f"f1_{name}"]) == pytest.approx(data["per_class_f1"][name])
 
 
-def test_markdown_table_means_stds_and_deltas_match_the_statistics_module(sweep: Path, written: dict[str, Path]):
+def _paired_by_hand(sweep: Path, method: str, key: str) -> tuple[float, float, float]:
+    """Mean and 95 % t-interval of ``method`` minus Vanilla over the (fold, seed) pairs, from the run files."""
+    from scipy import stats
+
+    values: dict[str, dict[tuple[int, int], float]] = {}
+    for run_dir in sorted((sweep / "runs").iterdir()):
+        try:
+            info = json.loads((run_dir / "run.json").read_text())
+            data = json.loads((run_dir / "test.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if info["status"] == "finished":
+            label = VARIANT if info["params"] else info["method"]
+            values.setdefault(label, {})[(info["fold"], info["seed"])] = data[key]
+    differences = [value - values["Vanilla"][pair] for pair, value in values[method].items()]
+    mean = statistics.mean(differences)
+    low, high = stats.t.interval(0.95, len(differences) - 1, loc=mean,
+                                 scale=statistics.stdev(differences) / len(differences) ** 0.5)  # fmt: skip
+    return mean, low, high
+
+
+def test_markdown_table_means_stds_and_paired_deltas_match_the_statistics_module(sweep: Path, written: dict[str, Path]):
     table = parse_table(written["markdown"].read_text())
     groups = expected_groups(sweep)
     assert list(table) == ["Vanilla", "KD", VARIANT]  # baseline first, then first seen
     columns = {"acc": "Accuracy", "macro_f1": "Macro-F1", "kappa": "κ", **{f"f1_{n}": f"F1 {n}" for n in NAMES}}
-    delta_column = "Δ acc / Δ MF1 / Δ κ vs Vanilla"
+    delta_columns = {"macro_f1": "Δ MF1 vs Vanilla [95 % CI]", "kappa": "Δ κ vs Vanilla [95 % CI]"}
     for method, runs in groups.items():
         row = table[method]
         assert int(row["n"]) == len(runs)
@@ -206,24 +228,25 @@ def test_markdown_table_means_stds_and_deltas_match_the_statistics_module(sweep:
             mean, std = mean_std(row[column])
             assert mean == pytest.approx(statistics.mean(values), abs=5e-4 + 1e-9)
             assert std == pytest.approx(statistics.stdev(values), abs=5e-4 + 1e-9)
-        if method == "Vanilla":
-            assert row[delta_column] == "—"
-            continue
-        deltas = row[delta_column].split(" / ")
-        for key, text in zip(SCALARS, deltas):
-            assert text[0] in "+-"
-            expected = statistics.mean(r[key] for r in runs) - statistics.mean(r[key] for r in groups["Vanilla"])
-            assert float(text) == pytest.approx(expected, abs=5e-4 + 1e-9)
-    # the skilled KD beats Vanilla in this fixture: a sign mistake would show
-    assert table["KD"][delta_column].startswith("+")
+        for key, column in delta_columns.items():
+            if method == "Vanilla":
+                assert row[column] == "—"
+                continue
+            shown = [float(number) for number in row[column].strip("*").replace("[", "").replace("]", "").replace(",", "").split()]
+            assert shown == pytest.approx(_paired_by_hand(sweep, method, key), abs=5e-4 + 1e-9)
+    # the skilled KD beats Vanilla on every pair in this fixture: a sign mistake would show, and so would
+    # a missing mark of an interval that excludes 0
+    assert table["KD"][delta_columns["macro_f1"]].startswith("**+")
 
 
-def test_method_summary_without_baseline_has_no_deltas(sweep: Path):
+def test_the_table_without_a_baseline_shows_no_differences(sweep: Path):
     with pytest.warns(UserWarning):
         runs, _ = collect_runs(sweep)
-    summary = method_summary([r for r in runs if r.method != "Vanilla"])
+    others = [r for r in runs if r.method != "Vanilla"]
+    summary = method_summary(others)
     assert [row["method"] for row in summary] == ["KD", VARIANT]
-    assert all(row[f"delta_{key}"] is None for row in summary for key in SCALARS)
+    table = parse_table(markdown_table(summary, NAMES, differences=compare_with_baseline(others, "Vanilla")))
+    assert {row["Δ MF1 vs Vanilla [95 % CI]"] for row in table.values()} == {"—"}
 
 
 def test_results_md_explains_std_and_lists_skipped_runs(written: dict[str, Path]):
