@@ -48,6 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # imported here: torch and matplotlib are slow to import and not needed for the checks above
     from sacd.folder_locks import exclusive
+    from sacd.sweeps.levels import fold_levels, levels_markdown
     from sacd.sweeps.paired import compare_with_baseline, paired_markdown
     from sacd.sweeps.plots import write_plots
     from sacd.sweeps.results import (
@@ -83,6 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
     print(markdown_table(summary, sweep_class_names(runs), baseline=args.baseline, differences=differences).replace("**", ""))
     print()
+    if any(run.method == args.baseline for run in runs):
+        print(levels_markdown(fold_levels(runs, args.baseline), args.baseline))
+        print()
     if differences:
         print(paired_markdown(differences, args.baseline).replace("**", ""))
         print()

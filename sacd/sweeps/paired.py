@@ -12,8 +12,9 @@ two questions:
   the unit a sleep study samples.
 
 The p-value is the Wilcoxon signed-rank test's (scipy), which assumes no normality of the
-differences. Pairs in which either run is degenerate (one stage predicted throughout, or a kappa
-within noise of 0) compare nothing and are left out, and counted.
+differences. A degenerate run (one stage predicted throughout, or a kappa within noise of 0) is kept
+and its pairs are counted: it is what the method gave on that fold and seed, and leaving its pairs
+out would drop a method's worst runs from its own comparison, favouring the methods that fail most.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class PairedDifference:
     subjects: int  # test subjects in the bootstrap
     subject_low: float  # 95 % subject-level bootstrap interval (nan without predictions or below 2 subjects)
     subject_high: float
-    left_out: int  # pairs with a degenerate run
+    degenerate: int  # pairs in which either run is degenerate (kept in the statistics)
 
     @property
     def half_width(self) -> float:
@@ -130,13 +131,13 @@ def compare_with_baseline(runs: Sequence, baseline: str) -> list[PairedDifferenc
         pairs = [(run, reference[(run.fold, run.seed)]) for run in members if (run.fold, run.seed) in reference]
         if method == baseline or not pairs:
             continue
-        usable = [(a, b) for a, b in pairs if not (a.report.degenerate or b.report.degenerate)]
+        degenerate = sum(bool(a.report.degenerate or b.report.degenerate) for a, b in pairs)
         for metric in SCALAR_METRICS:
-            found.append(_difference(method, baseline, metric, usable, len(pairs) - len(usable), by_subject))
+            found.append(_difference(method, baseline, metric, pairs, degenerate, by_subject))
     return found
 
 
-def _difference(method: str, baseline: str, metric: str, pairs: list, left_out: int, by_subject) -> PairedDifference:
+def _difference(method: str, baseline: str, metric: str, pairs: list, degenerate: int, by_subject) -> PairedDifference:
     differences = [getattr(a.report, metric) - getattr(b.report, metric) for a, b in pairs]
     subjects: dict[int, list[float]] = {}
     for a, b in pairs:
@@ -150,7 +151,7 @@ def _difference(method: str, baseline: str, metric: str, pairs: list, left_out: 
         method=method, baseline=baseline, metric=metric, n=len(differences), mean=mean, low=low, high=high,
         p=wilcoxon_p(differences) if differences else math.nan, wins=sum(d > 0 for d in differences),
         ties=sum(d == 0 for d in differences), losses=sum(d < 0 for d in differences), subjects=len(per_subject),
-        subject_low=subject_low, subject_high=subject_high, left_out=left_out,
+        subject_low=subject_low, subject_high=subject_high, degenerate=degenerate,
     )  # fmt: skip
 
 
@@ -177,7 +178,7 @@ def paired_markdown(differences: Sequence[PairedDifference], baseline: str) -> s
                  _interval(f1.subject_low, f1.subject_high), "—" if math.isnan(f1.p) else f"{f1.p:.3f}",
                  f"{f1.wins} / {f1.ties} / {f1.losses}", format_delta(metrics.get("acc")), format_delta(metrics.get("kappa"))]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
-    left_out = sum(metrics["macro_f1"].left_out for metrics in by_method.values())
+    degenerate = sum(metrics["macro_f1"].degenerate for metrics in by_method.values())
     most = max((metrics["macro_f1"].n for metrics in by_method.values()), default=0)
     lines += [
         "",
@@ -189,7 +190,8 @@ def paired_markdown(differences: Sequence[PairedDifference], baseline: str) -> s
         "in **bold** has a t-interval that excludes 0; — marks an interval that needs two pairs (or two test "
         "subjects) that differ."
         + (f" With {most} pairs the smallest p the test can give is {2 / 2**most:.3g}." if most else "")
-        + (f" {left_out} pair(s) with a degenerate run are left out." if left_out else ""),
+        + (f" {degenerate} pair(s) hold a degenerate run; they count, as that method's result on that fold and "
+           "seed." if degenerate else ""),
         "",
         resolution_line(differences),
     ]

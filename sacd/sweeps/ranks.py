@@ -9,8 +9,9 @@ Nemenyi post-hoc test, when their average ranks are at least the critical differ
     CD = q_alpha * sqrt(k (k + 1) / (6 N)),   q_alpha = studentized range quantile(1 - alpha, k, inf) / sqrt(2)
 
 (Demsar's Table 5: q_0.05 = 1.960, 2.343, 2.569, 2.728 for k = 2..5). The ranks, the test and the
-quantile come from scipy. Blocks in which some method did not finish, or has a degenerate run, are
-left out and counted.
+quantile come from scipy. Blocks in which some method did not finish are left out and counted. A
+degenerate run (one that learnt nothing) keeps its place: it is that method's result on that block,
+and leaving it out would favour the methods that fail most.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class Ranking:
     methods: tuple[str, ...]  # best first
     average_ranks: tuple[float, ...]
     blocks: int
-    left_out: int  # blocks with a missing or degenerate run
+    left_out: int  # blocks with a missing run
     friedman_p: float  # see friedman()
     critical_difference: float
 
@@ -70,7 +71,7 @@ def rank_methods(runs: Sequence, metric: str = "macro_f1") -> Ranking | None:
     blocks = sorted({(run.fold, run.seed) for run in runs})
     by_key = {(method, run.fold, run.seed): run for method, members in groups.items() for run in members}
     complete = [block for block in blocks if all((method, *block) in by_key for method in methods)]
-    usable = [block for block in complete if not any(by_key[(method, *block)].report.degenerate for method in methods)]
+    usable = complete
     if len(methods) < 2 or not usable:
         return None
     scores = np.array([[getattr(by_key[(method, *block)].report, metric) for method in methods] for block in usable])
@@ -99,7 +100,7 @@ def ranking_markdown(ranking: Ranking, figure_name: str) -> str:
     rows = " · ".join(f"{method} {rank:.2f}" for method, rank in zip(ranking.methods, ranking.average_ranks))
     friedman_text = "—" if math.isnan(ranking.friedman_p) else f"{ranking.friedman_p:.3g}"
     groups = [" = ".join(ranking.methods[first : last + 1]) for first, last in ranking.cliques()]
-    left_out = f" {ranking.left_out} block(s) with a missing or degenerate run are left out." if ranking.left_out else ""
+    left_out = f" {ranking.left_out} block(s) with a missing run are left out." if ranking.left_out else ""
     return "\n".join([
         f"## Average ranks ({METRIC_NAMES.get(ranking.metric, ranking.metric)}, 1 = best)",
         "",

@@ -21,6 +21,7 @@ import yaml
 from sacd.atomic import staged
 from sacd.metrics import SCALAR_METRICS, StagingReport, pool, summarize
 from sacd.stages import STAGES
+from sacd.sweeps.levels import fold_levels, levels_markdown
 from sacd.sweeps.paired import PairedDifference, compare_with_baseline, format_delta, paired_markdown
 from sacd.sweeps.ranks import CD_FIGURE, rank_methods, ranking_markdown
 
@@ -266,7 +267,8 @@ def degenerate_warning(degenerate: Sequence[tuple[RunResult, str]], total: int) 
     """One line above the table: how many runs learned nothing, and what that means for the table."""
     return (f"**Warning: {len(degenerate)} of {total} runs are degenerate** (one stage predicted for every epoch, or a "
             "kappa within noise of 0; listed below). They are shown in the table, but a difference between methods "
-            "that rests on them is not a comparison; paired statistics leave them out.")  # fmt: skip
+            "that rests on them says that a method failed to learn, not how well it learns. The paired statistics and ranks "
+            "keep them: a method's failures are part of its result.")  # fmt: skip
 
 
 def sweep_class_names(runs: Sequence[RunResult]) -> list[str]:
@@ -310,6 +312,8 @@ def results_markdown(
         differences = compare_with_baseline(runs, baseline)
     lines.append(markdown_table(method_summary(runs, baseline), sweep_class_names(runs), baseline=baseline,
                                 differences=differences))  # fmt: skip
+    if any(run.method == baseline for run in runs):
+        lines += ["", levels_markdown(fold_levels(runs, baseline), baseline)]
     if differences:
         lines += ["", paired_markdown(differences, baseline)]
     lines += ["", pooled_markdown(group_by_method(runs, baseline), sweep_class_names(runs))]

@@ -87,22 +87,24 @@ def test_subject_metrics_come_from_the_runs_predictions(tmp_path):
     assert metrics[3]["acc"] == pytest.approx(0.5) and metrics[7]["acc"] == pytest.approx(0.75)
 
 
-def test_methods_pair_by_fold_and_seed_and_degenerate_or_missing_pairs_are_left_out(tmp_path):
+def test_methods_pair_by_fold_and_seed_missing_pairs_are_left_out_and_degenerate_ones_count(tmp_path):
     runs = []
     for fold, subjects in ((0, (1, 2)), (1, (3, 4))):
         for seed in (0, 1):
             runs.append(_run(tmp_path, "Vanilla", fold, seed, dict.fromkeys(subjects, 10)))
             runs.append(_run(tmp_path, "KD", fold, seed, dict.fromkeys(subjects, 12)))  # +2 epochs of 20 right
             if (fold, seed) != (1, 1):  # CRD misses one run
-                runs.append(_run(tmp_path, "CRD", fold, seed, dict.fromkeys(subjects, 10), degenerate=seed == 1))
+                failed = seed == 1  # a degenerate run with 6 of 20 right: it counts, as CRD's result on (0, 1)
+                runs.append(_run(tmp_path, "CRD", fold, seed, dict.fromkeys(subjects, 6 if failed else 10), degenerate=failed))
     found = {(d.method, d.metric): d for d in compare_with_baseline(runs, "Vanilla")}
     kd = found["KD", "acc"]
     assert (kd.n, kd.mean, kd.wins, kd.ties, kd.losses, kd.subjects) == (4, pytest.approx(0.1), 4, 0, 0, 4)
     assert math.isnan(kd.low) and kd.p == pytest.approx(2 / 16)  # equal differences: no spread to draw an interval
     crd = found["CRD", "acc"]
-    assert (crd.n, crd.left_out, crd.mean, crd.p, crd.ties) == (2, 1, 0.0, 1.0, 2)  # (0, 1) degenerate, (1, 1) missing
+    assert (crd.n, crd.degenerate, crd.ties, crd.losses) == (3, 1, 2, 1)  # (0, 1) degenerate and kept, (1, 1) missing
+    assert crd.mean == pytest.approx(-0.2 / 3)
     section = paired_markdown(list(found.values()), "Vanilla")
-    assert "| KD | 4 | +0.100 — | — |" in section and "| CRD | 2 |" in section and "1 pair(s) with a degenerate run" in section
+    assert "| KD | 4 | +0.100 — | — |" in section and "| CRD | 3 |" in section and "1 pair(s) hold a degenerate run" in section
 
 
 def test_a_real_difference_is_marked_in_bold(tmp_path):

@@ -48,12 +48,14 @@ def test_ranks_and_friedman_by_hand(tmp_path):
     assert ranking.blocks == 4 and ranking.cliques() == [(0, 2)]  # CD 1.66 > 2.5 - 1.25: not told apart
 
 
-def test_ties_share_their_average_rank_and_incomplete_blocks_are_left_out(tmp_path):
+def test_ties_share_their_average_rank_incomplete_blocks_are_left_out_and_degenerate_runs_count(tmp_path):
     runs = _runs(tmp_path, [(0.6, 0.4, 0.4), (0.5, 0.3, 0.4), (0.5, 0.4, 0.3)], degenerate={("C", 2)})
     runs = [run for run in runs if (run.method, run.seed) != ("B", 1)]  # block 1 misses B
     ranking = rank_methods(runs)
-    assert ranking.blocks == 1 and ranking.left_out == 2 and ranking.average_ranks == pytest.approx((1.0, 2.5, 2.5))
-    assert math.isnan(ranking.friedman_p)  # one block: no test
+    # block 0: A 1, B 2.5, C 2.5 (tied); block 2 keeps C's degenerate run, last: A 1, B 2, C 3
+    assert ranking.blocks == 2 and ranking.left_out == 1 and ranking.average_ranks == pytest.approx((1.0, 2.25, 2.75))
+    only_first = rank_methods([run for run in runs if run.seed == 0])
+    assert only_first.blocks == 1 and math.isnan(only_first.friedman_p)  # one block: no test
 
 
 def test_only_methods_within_the_critical_difference_are_joined(tmp_path):

@@ -12,10 +12,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 
 from sacd.metrics import StagingReport
 from sacd.report_cli import main as report_main
 from sacd.sweeps.plots import write_plots
+from sacd.sweeps.levels import fold_levels, levels_markdown
 from sacd.sweeps.paired import compare_with_baseline
 from sacd.sweeps.results import collect_runs, markdown_table, method_label, method_summary, write_results
 
@@ -381,3 +383,59 @@ def test_a_partial_sweep_says_which_planned_runs_have_not_started(tmp_path: Path
     markdown = write_results(tmp_path)["markdown"].read_text()
     assert "## Skipped runs (2)" in markdown and "- KD-fold1-seed0: not started" in markdown
     assert collect_runs(tmp_path / "nothing-yet")[1] == []
+
+
+def test_the_teacher_and_baseline_levels_are_each_folds_teacher_report_and_pooled_baseline_epochs(tmp_path: Path):
+    root = tmp_path / "sweep"
+    teachers = {}
+    for fold, subjects in FOLD_SUBJECTS.items():
+        confusion = [[10 + fold if i == j else 1 for j in range(5)] for i in range(5)]
+        teachers[fold] = confusion
+        checkpoint = tmp_path / "teachers" / f"fold{fold}" / "teacher.ckpt"
+        checkpoint.parent.mkdir(parents=True)
+        (checkpoint.parent / "teacher.test.json").write_text(
+            json.dumps({**report_from_confusion(confusion).to_dict(), "subjects": sorted(subjects)}))
+        for method in ("Vanilla", "KD"):
+            for seed in (0, 1):
+                run_dir = _write_run(root, f"{method}-f{fold}-s{seed}", method, seed, fold, skill=0.6 + 0.1 * seed)
+                data = json.loads((run_dir / "test.json").read_text())
+                (run_dir / "test.json").write_text(json.dumps({**data, "subjects": sorted(subjects)}))
+                teacher = str(checkpoint) if method == "KD" else None
+                (run_dir / "config.yaml").write_text(yaml.safe_dump({"model": {"init_args": {"teacher_checkpoint": teacher}}}))
+    runs, _ = collect_runs(root)
+    section = levels_markdown(fold_levels(runs, "Vanilla"), "Vanilla")
+    rows = {line.split("|")[1].strip(): [cell.strip() for cell in line.strip("|").split("|")]
+            for line in section.splitlines() if line.startswith("| ") and not line.startswith("| Fold")}  # fmt: skip
+
+    def confusion_of(run_id: str) -> list[list[int]]:
+        return json.loads((root / "runs" / run_id / "test.json").read_text())["confusion"]
+
+    def summed(confusions: list[list[list[int]]]) -> list[list[int]]:
+        return [[sum(c[i][j] for c in confusions) for j in range(5)] for i in range(5)]
+
+    for fold, subjects in FOLD_SUBJECTS.items():
+        teacher = report_from_confusion(teachers[fold])
+        student = report_from_confusion(summed([confusion_of(f"Vanilla-f{fold}-s{seed}") for seed in (0, 1)]))
+        row = rows[str(fold)]
+        assert row[1] == ", ".join(map(str, sorted(subjects)))
+        expected = [teacher.acc, teacher.macro_f1, teacher.kappa, student.acc, student.macro_f1, student.kappa,
+                    teacher.kappa - student.kappa]  # fmt: skip
+        assert [float(cell) for cell in row[2:]] == pytest.approx(expected, abs=5e-4 + 1e-9)
+    everything = summed([confusion_of(f"Vanilla-f{fold}-s{seed}") for fold in FOLD_SUBJECTS for seed in (0, 1)])
+    pooled_teacher, pooled_student = report_from_confusion(summed(list(teachers.values()))), report_from_confusion(everything)
+    assert float(rows["all"][4]) == pytest.approx(pooled_teacher.kappa, abs=5e-4 + 1e-9)
+    assert float(rows["all"][7]) == pytest.approx(pooled_student.kappa, abs=5e-4 + 1e-9)
+
+
+def test_a_teacher_without_a_report_on_the_folds_subjects_is_named_not_guessed(tmp_path: Path):
+    root = tmp_path / "sweep"
+    checkpoint = tmp_path / "teacher.ckpt"
+    (tmp_path / "teacher.test.json").write_text(json.dumps({**report_from_confusion([[5, 1], [1, 5]]).to_dict(), "subjects": [99]}))
+    for method in ("Vanilla", "KD"):
+        run_dir = _write_run(root, f"{method}-f0-s0", method, 0, 0)
+        data = json.loads((run_dir / "test.json").read_text())
+        (run_dir / "test.json").write_text(json.dumps({**data, "subjects": [1, 2]}))
+        (run_dir / "config.yaml").write_text(yaml.safe_dump({"model": {"init_args": {"teacher_checkpoint": str(checkpoint)}}}))
+    runs, _ = collect_runs(root)
+    section = levels_markdown(fold_levels(runs, "Vanilla"), "Vanilla")
+    assert "| 0 | 1, 2 | — | — | — |" in section and "covers other subjects ([99])" in section

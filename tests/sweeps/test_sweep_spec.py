@@ -87,6 +87,33 @@ def test_the_shipped_sweeps_expand(name):
     assert {run.method for run in spec.runs} >= {"Vanilla"}
 
 
+@pytest.mark.parametrize("name, methods, folds, seeds", [
+    ("benchmark_cpu.yaml", ["Vanilla", "KD", "FitNets", "PKT", "RKD", "DKD", "CRD", "CCL", "SACD"], 5, 3),
+    ("smoke.yaml", ["Vanilla", "KD", "SACD"], 2, 2),
+])  # fmt: skip
+def test_the_cross_validated_sweeps_test_every_subject_once_with_every_method_in_every_block(name, methods, folds, seeds):
+    from sacd.sweep_cli import block_order
+    from sacd.sweeps.spec import compose_run_config
+
+    spec = load_sweep(REPO / "experiments" / "sweeps" / name)
+    assert list(dict.fromkeys(run.method for run in spec.runs)) == methods
+    assert len(spec.runs) == len(methods) * folds * seeds
+    assert {(run.fold, run.seed) for run in spec.runs} == {(f, s) for f in range(folds) for s in range(seeds)}
+    # executed block by block: each (fold, seed) holds every method before the next block starts
+    ordered = block_order(spec.runs)
+    assert [run.method for run in ordered[: len(methods)]] == methods
+    assert len({(run.fold, run.seed) for run in ordered[: len(methods)]}) == 1
+    from datamodules.splits import subject_split
+
+    tested = []
+    for fold in range(folds):
+        data = compose_run_config(spec.base, next(run for run in spec.runs if run.fold == fold))["data"]["init_args"]
+        split = subject_split(range(data["num_subjects"]), val=data["val_subjects"], test=data["test_subjects"],
+                              seed=data["seed"], num_folds=data["num_folds"], fold=data["fold"])  # fmt: skip
+        tested += list(split.test)
+    assert sorted(tested) == list(range(data["num_subjects"]))
+
+
 def test_a_method_switch_keeps_the_shared_settings_and_drops_the_other_methods_own(tmp_path):
     from sacd.sweeps.spec import compose_run_config
 
