@@ -26,7 +26,7 @@ from sacd.sweeps.spec import RunSpec
 CPU_THREADS_PER_RUN = 1
 """Threads of each run on a CPU-only machine, unless told: runs side by side, one per core.
 
-Measured with ``benchmarks/sweep_parallelism.py`` on 2 cores (README, "Benchmark sweeps"): two
+Measured with ``benchmarks/sweep_parallelism.py`` on 2 cores (README, "Comparing methods: sweeps"): two
 runs of one thread each finish a sweep in 0.79 of the time one run of two threads takes, because
 the small students spend much of a step in work that does not parallelise (data assembly, Python,
 small kernels), and a second process fills that time.

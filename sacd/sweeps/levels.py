@@ -49,7 +49,10 @@ def fold_levels(runs: Sequence, baseline: str) -> list[FoldLevels]:
         subjects = sorted(members[0].report.subjects or [])
         checkpoint = next((c for c in map(teacher_checkpoint_of, (run.run_dir for run in members)) if c), None)
         teacher: StagingReport | str = "no run of this fold names a teacher"
-        if checkpoint:
+        if checkpoint and not Path(checkpoint).is_file():
+            teacher = (f"checkpoint {checkpoint} is not found from {Path.cwd()}; a sweep names its teachers relative to "
+                       "the folder it ran in, so run `sacd report` from there")  # fmt: skip
+        elif checkpoint:
             teacher = teacher_report(checkpoint, subjects or None)
         found.append(FoldLevels(fold, subjects, teacher, [run.report for run in members if run.method == baseline]))
     return found

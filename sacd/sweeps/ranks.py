@@ -71,16 +71,15 @@ def rank_methods(runs: Sequence, metric: str = "macro_f1") -> Ranking | None:
     blocks = sorted({(run.fold, run.seed) for run in runs})
     by_key = {(method, run.fold, run.seed): run for method, members in groups.items() for run in members}
     complete = [block for block in blocks if all((method, *block) in by_key for method in methods)]
-    usable = complete
-    if len(methods) < 2 or not usable:
+    if len(methods) < 2 or not complete:
         return None
-    scores = np.array([[getattr(by_key[(method, *block)].report, metric) for method in methods] for block in usable])
+    scores = np.array([[getattr(by_key[(method, *block)].report, metric) for method in methods] for block in complete])
     ranks = np.vstack([stats.rankdata(-row) for row in scores]).mean(axis=0)
     order = np.argsort(ranks, kind="stable")
     return Ranking(
         metric=metric, methods=tuple(methods[i] for i in order), average_ranks=tuple(float(ranks[i]) for i in order),
-        blocks=len(usable), left_out=len(blocks) - len(usable), friedman_p=friedman(scores),
-        critical_difference=nemenyi_critical_difference(len(methods), len(usable)),
+        blocks=len(complete), left_out=len(blocks) - len(complete), friedman_p=friedman(scores),
+        critical_difference=nemenyi_critical_difference(len(methods), len(complete)),
     )  # fmt: skip
 
 

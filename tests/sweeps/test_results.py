@@ -121,18 +121,24 @@ def written(sweep: Path) -> dict[str, Path]:
         return write_results(sweep)
 
 
-def expected_groups(sweep: Path) -> dict[str, list[dict[str, float]]]:
-    """Per-run scalars read straight from the finished runs' files, grouped by method label by hand."""
-    groups: dict[str, list[dict[str, float]]] = {}
+def finished_run_files(sweep: Path) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(method label, run.json, test.json) of every finished run, read straight from the files, labelled by hand."""
+    found = []
     for run_dir in sorted((sweep / "runs").iterdir()):
         try:
             info = json.loads((run_dir / "run.json").read_text())
             data = json.loads((run_dir / "test.json").read_text())
         except (OSError, json.JSONDecodeError):
             continue
-        if info["status"] != "finished":
-            continue
-        label = VARIANT if info["params"] else info["method"]
+        if info["status"] == "finished":
+            found.append((VARIANT if info["params"] else info["method"], info, data))
+    return found
+
+
+def expected_groups(sweep: Path) -> dict[str, list[dict[str, float]]]:
+    """Per-run scalars of the finished runs, grouped by method label."""
+    groups: dict[str, list[dict[str, float]]] = {}
+    for label, _, data in finished_run_files(sweep):
         values = {key: data[key] for key in SCALARS}
         values.update({f"f1_{name}": data["per_class_f1"][name] for name in NAMES})
         groups.setdefault(label, []).append(values)
@@ -200,15 +206,8 @@ def _paired_by_hand(sweep: Path, method: str, key: str) -> tuple[float, float, f
     from scipy import stats
 
     values: dict[str, dict[tuple[int, int], float]] = {}
-    for run_dir in sorted((sweep / "runs").iterdir()):
-        try:
-            info = json.loads((run_dir / "run.json").read_text())
-            data = json.loads((run_dir / "test.json").read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        if info["status"] == "finished":
-            label = VARIANT if info["params"] else info["method"]
-            values.setdefault(label, {})[(info["fold"], info["seed"])] = data[key]
+    for label, info, data in finished_run_files(sweep):
+        values.setdefault(label, {})[(info["fold"], info["seed"])] = data[key]
     differences = [value - values["Vanilla"][pair] for pair, value in values[method].items()]
     mean = statistics.mean(differences)
     low, high = stats.t.interval(0.95, len(differences) - 1, loc=mean,
@@ -393,6 +392,7 @@ def test_the_teacher_and_baseline_levels_are_each_folds_teacher_report_and_poole
         teachers[fold] = confusion
         checkpoint = tmp_path / "teachers" / f"fold{fold}" / "teacher.ckpt"
         checkpoint.parent.mkdir(parents=True)
+        checkpoint.write_bytes(b"")  # only its test report is read
         (checkpoint.parent / "teacher.test.json").write_text(
             json.dumps({**report_from_confusion(confusion).to_dict(), "subjects": sorted(subjects)}))
         for method in ("Vanilla", "KD"):
@@ -430,6 +430,7 @@ def test_the_teacher_and_baseline_levels_are_each_folds_teacher_report_and_poole
 def test_a_teacher_without_a_report_on_the_folds_subjects_is_named_not_guessed(tmp_path: Path):
     root = tmp_path / "sweep"
     checkpoint = tmp_path / "teacher.ckpt"
+    checkpoint.write_bytes(b"")
     (tmp_path / "teacher.test.json").write_text(json.dumps({**report_from_confusion([[5, 1], [1, 5]]).to_dict(), "subjects": [99]}))
     for method in ("Vanilla", "KD"):
         run_dir = _write_run(root, f"{method}-f0-s0", method, 0, 0)
@@ -439,3 +440,6 @@ def test_a_teacher_without_a_report_on_the_folds_subjects_is_named_not_guessed(t
     runs, _ = collect_runs(root)
     section = levels_markdown(fold_levels(runs, "Vanilla"), "Vanilla")
     assert "| 0 | 1, 2 | — | — | — |" in section and "covers other subjects ([99])" in section
+    checkpoint.unlink()  # a sweep's relative teacher path read from another folder: say where to run the report
+    section = levels_markdown(fold_levels(runs, "Vanilla"), "Vanilla")
+    assert f"checkpoint {checkpoint} is not found" in section and "run `sacd report` from there" in section
