@@ -11,6 +11,7 @@ import pytest
 from sacd.metrics import StagingReport
 from sacd.sweeps.paired import (
     compare_with_baseline,
+    holm_adjusted,
     paired_markdown,
     resolution_line,
     subject_bootstrap,
@@ -134,3 +135,11 @@ def test_the_resolution_line_names_each_half_width_and_counts_those_within_the_t
     assert f"KD {f1['KD'].half_width:.3f}" in line and f"CRD {f1['CRD'].half_width:.3f}" in line
     assert "1 of 2 within" in line
     assert resolution_line([]).startswith("Paired macro-F1 interval half-widths: none")
+
+
+def test_holm_adjusts_step_down_and_keeps_the_order_given():
+    # sorted 0.01, 0.03, 0.04: x3 = 0.03, x2 = 0.06, x1 = 0.04 -> raised to the running maximum 0.06
+    assert holm_adjusted([0.04, 0.01, 0.03]) == pytest.approx([0.06, 0.03, 0.06])
+    assert holm_adjusted([0.5, 0.9]) == pytest.approx([1.0, 1.0])  # capped at 1
+    adjusted = holm_adjusted([0.02, math.nan])
+    assert adjusted[0] == pytest.approx(0.02) and math.isnan(adjusted[1])  # nan is no test: the family is 1
