@@ -89,6 +89,7 @@ def _grouped_bars(
     positions = np.arange(len(keys))
     width = 0.8 / len(groups)
     lowest = 0.0  # kappa can be negative: keep such bars in view
+    highest = 1.05  # value labels above a score near 1 stay in view
     for index, ((method, group), color) in enumerate(zip(groups.items(), _colors(len(groups)))):
         per_run = [run.report.scalars() for run in group]
         scores = [[scalars.get(key, math.nan) for scalars in per_run] for key in keys]
@@ -96,17 +97,20 @@ def _grouped_bars(
         means = np.array([mean for mean, _, _ in intervals])
         errors = np.array([[mean - lower, upper - mean] for mean, lower, upper in intervals]).T
         offset = (index - (len(groups) - 1) / 2) * width
-        bars = axis.bar(positions + offset, np.nan_to_num(means), width, yerr=np.nan_to_num(errors), capsize=3,
+        axis.bar(positions + offset, np.nan_to_num(means), width, yerr=np.nan_to_num(errors), capsize=3,
                         color=color, edgecolor="black", linewidth=0.8, label=f"{method} (n={len(group)})")  # fmt: skip
         for position, column in zip(positions + offset, scores):
             axis.plot(np.full(len(column), position), column, "o", color="black", markersize=2.5, zorder=4)
         lowest = min(lowest, *(value for column in scores for value in column if math.isfinite(value)),
                      *(lower for _, lower, _ in intervals if math.isfinite(lower)))  # fmt: skip
-        if values:
-            axis.bar_label(bars, labels=[f"{mean:.3f}" for mean in means], padding=2, fontsize=7, rotation=90)
+        if values:  # above the interval and the dots, where nothing is drawn over it
+            for position, mean, column, (_, _, upper) in zip(positions + offset, means, scores, intervals):
+                top = max([value for value in (upper, *column) if math.isfinite(value)], default=0.0) + 0.02
+                axis.text(position, top, f"{mean:.3f}", ha="center", va="bottom", fontsize=7, rotation=90)
+                highest = max(highest, top + 0.12)
     axis.axhline(0.0, color="black", linewidth=0.8)
     axis.set_xticks(positions, labels)
-    axis.set_ylim(min(0.0, lowest - 0.05), 1.05 if not values else 1.12)
+    axis.set_ylim(min(0.0, lowest - 0.05), max(1.05, highest))
     axis.grid(axis="y", alpha=0.3)
     axis.set_axisbelow(True)
     axis.figure.legend(fontsize=8, loc="outside lower center", ncols=min(len(groups), 5), frameon=False)
