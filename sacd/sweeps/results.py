@@ -290,41 +290,48 @@ def _csv_text(rows: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def results_markdown(
+def results_sections(
     sweep_dir: Path,
     runs: Sequence[RunResult],
     skipped: Sequence[str],
     *,
     baseline: str = BASELINE,
-    differences: Sequence[PairedDifference] | None = None,
-) -> str:
-    """The whole results.md: title, counts, a warning about degenerate runs, the table and the skipped runs."""
-    lines = [
-        f"# Sweep results: {sweep_dir.name}",
-        "",
-        f"{len(runs)} finished run(s) on the test subjects; {len(skipped)} skipped.",
-        "",
-    ]
+) -> dict[str, str]:
+    """Every section of results.md by name, in page order, each computed once (``sacd report`` prints some):
+    ``title``, ``warning``, ``table``, ``levels``, ``paired``, ``pooled``, ``ranks``, ``degenerate``,
+    ``skipped``; a section with nothing to say is absent."""
+    if not runs:
+        raise NoFinishedRunsError(
+            f"none of the runs in {sweep_dir / RUNS_DIR} has finished yet ({len(skipped)} skipped); "
+            "wait for the sweep to finish runs, then report again"
+        )
+    sections = {"title": f"# Sweep results: {sweep_dir.name}\n\n{len(runs)} finished run(s) on the test subjects; "
+                         f"{len(skipped)} skipped."}  # fmt: skip
     degenerate = degenerate_runs(runs)
     if degenerate:
-        lines += [degenerate_warning(degenerate, len(runs)), ""]
-    if differences is None:
-        differences = compare_with_baseline(runs, baseline)
-    lines.append(markdown_table(method_summary(runs, baseline), sweep_class_names(runs), baseline=baseline,
-                                differences=differences))  # fmt: skip
+        sections["warning"] = degenerate_warning(degenerate, len(runs))
+    differences = compare_with_baseline(runs, baseline)  # reads every run's predictions: once
+    names = sweep_class_names(runs)
+    sections["table"] = markdown_table(method_summary(runs, baseline), names, baseline=baseline, differences=differences)
     if any(run.method == baseline for run in runs):
-        lines += ["", levels_markdown(fold_levels(runs, baseline), baseline)]
+        sections["levels"] = levels_markdown(fold_levels(runs, baseline), baseline)
     if differences:
-        lines += ["", paired_markdown(differences, baseline)]
-    lines += ["", pooled_markdown(group_by_method(runs, baseline), sweep_class_names(runs))]
+        sections["paired"] = paired_markdown(differences, baseline)
+    sections["pooled"] = pooled_markdown(group_by_method(runs, baseline), names)
     ranking = rank_methods(runs)
     if ranking is not None:
-        lines += ["", ranking_markdown(ranking, CD_FIGURE)]
+        sections["ranks"] = ranking_markdown(ranking, CD_FIGURE)
     if degenerate:
-        lines += ["", f"## Degenerate runs ({len(degenerate)})", "", *(f"- {run.run_id}: {why}" for run, why in degenerate)]
+        sections["degenerate"] = "\n".join([f"## Degenerate runs ({len(degenerate)})", "",
+                                            *(f"- {run.run_id}: {why}" for run, why in degenerate)])  # fmt: skip
     if skipped:
-        lines += ["", f"## Skipped runs ({len(skipped)})", "", *(f"- {line}" for line in skipped)]
-    return "\n".join(lines) + "\n"
+        sections["skipped"] = "\n".join([f"## Skipped runs ({len(skipped)})", "", *(f"- {line}" for line in skipped)])
+    return sections
+
+
+def results_markdown(sections: dict[str, str]) -> str:
+    """The whole results.md from :func:`results_sections`."""
+    return "\n\n".join(sections.values()) + "\n"
 
 
 def write_results(
@@ -333,24 +340,21 @@ def write_results(
     baseline: str = BASELINE,
     runs: Sequence[RunResult] | None = None,
     skipped: Sequence[str] | None = None,
-    differences: Sequence[PairedDifference] | None = None,
+    sections: dict[str, str] | None = None,
 ) -> dict[str, Path]:
     """Write ``results.csv`` and ``results.md`` into ``sweep_dir`` together (atomically); return their paths.
 
     Pass ``runs`` and ``skipped`` from :func:`collect_runs` to avoid reading the sweep twice, and
-    ``differences`` from :func:`sacd.sweeps.paired.compare_with_baseline` to avoid pairing them twice.
+    ``sections`` from :func:`results_sections` to avoid computing the page twice.
     """
     sweep_dir = Path(sweep_dir)
     if runs is None:
         runs, skipped = collect_runs(sweep_dir)
     skipped = list(skipped or [])
-    if not runs:
-        raise NoFinishedRunsError(
-            f"none of the runs in {sweep_dir / RUNS_DIR} has finished yet ({len(skipped)} skipped); "
-            "wait for the sweep to finish runs, then report again"
-        )
+    if sections is None:
+        sections = results_sections(sweep_dir, runs, skipped, baseline=baseline)
     paths = {"csv": sweep_dir / RESULTS_CSV, "markdown": sweep_dir / RESULTS_MD}
     with staged(paths.values()) as (csv_tmp, md_tmp):
         csv_tmp.write_text(_csv_text(tidy_rows(runs)))
-        md_tmp.write_text(results_markdown(sweep_dir, runs, skipped, baseline=baseline, differences=differences))
+        md_tmp.write_text(results_markdown(sections))
     return paths

@@ -10,7 +10,7 @@ import pytest
 from sacd.metrics import StagingReport
 from sacd.sweeps.plots import write_plots
 from sacd.sweeps.ranks import CD_FIGURE, Ranking, nemenyi_critical_difference, rank_methods, ranking_markdown
-from sacd.sweeps.results import RunResult, results_markdown
+from sacd.sweeps.results import RunResult, results_markdown, results_sections
 
 NAMES = ["W", "N1", "N2", "N3", "REM"]
 
@@ -70,7 +70,7 @@ def test_only_methods_within_the_critical_difference_are_joined(tmp_path):
 
 def test_the_report_and_the_plots_carry_the_ranking(tmp_path):
     runs = _runs(tmp_path, [(0.5, 0.4, 0.3), (0.5, 0.3, 0.4), (0.4, 0.5, 0.3)], methods=("Vanilla", "KD", "SACD"))
-    markdown = results_markdown(tmp_path, runs, [])
+    markdown = results_markdown(results_sections(tmp_path, runs, []))
     assert "## Average ranks (macro-F1, 1 = best)" in markdown and f"plots/{CD_FIGURE}" in markdown
     assert "## Paired differences vs Vanilla" in markdown
     written = write_plots(tmp_path, runs)
