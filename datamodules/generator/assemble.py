@@ -15,11 +15,12 @@ import numpy as np
 from datamodules.generator.eeg import DEFAULT_CHANNELS, channel_type, simulate_psg
 from datamodules.generator.hypnogram import simulate_hypnogram
 from datamodules.generator.night import SyntheticNight
+from datamodules.generator.scorer import score_night
 from datamodules.generator.subjects import draw_subject
 from datamodules.generator.video import draw_video_traits, render_night_video
 
 # Random streams of one night's parts (any distinct constants).
-_HYPNOGRAM, _PSG, _VIDEO_TRAITS, _MOTION, _RENDER = 1, 2, 3, 4, 5
+_HYPNOGRAM, _PSG, _VIDEO_TRAITS, _MOTION, _RENDER, _SCORER = 1, 2, 3, 4, 5, 6
 
 
 def night_rng(seed: int, subject: int, night: int, part: int) -> np.random.Generator:
@@ -40,6 +41,7 @@ def generate_night(
     video_size: int | tuple[int, int] = 112,
     proportions: str | Sequence[float] = "paper",
     epoch_seconds: float = 30.0,
+    scorer: int | None = None,
 ) -> SyntheticNight:
     """One subject-night with agreeing hypnogram, PSG (volts) and a lazily rendered IR video.
 
@@ -55,6 +57,9 @@ def generate_night(
         video_size: frame size in pixels (int for square, or (height, width)).
         proportions: stage-mix preset ("paper", "healthy") or five target proportions.
         epoch_seconds: scoring epoch length in seconds.
+        scorer: None labels the night with its latent stages; ``i >= 0`` with simulated scorer ``i``'s
+            reading of them (:mod:`datamodules.generator.scorer`), keeping the latent stages in
+            ``events["stage_true"]``. The signals and video always follow the latent stages.
     """
     if num_epochs is None:
         num_epochs = int(round(hours * 3600.0 / epoch_seconds))
@@ -82,6 +87,13 @@ def generate_night(
         seed=render_seed,
         epoch_seconds=epoch_seconds,
     )
+    events = motion.ground_truth()
+    if scorer is not None:
+        if scorer < 0:
+            raise ValueError(f"scorer must be None or a scorer number >= 0, got {scorer}")
+        scorer_rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(subject), int(night), _SCORER, int(scorer)]))
+        events["stage_true"] = labels
+        labels = score_night(labels, scorer_rng)
     return SyntheticNight(
         subject=int(subject),
         night=int(night),
@@ -95,7 +107,7 @@ def generate_night(
         video_size=tuple(renderer(np.zeros(1, dtype=np.int64)).shape[1:]),
         render_frames=renderer,
         num_frames=renderer.num_frames,
-        events=motion.ground_truth(),
+        events=events,
     )
 
 

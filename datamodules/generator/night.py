@@ -15,7 +15,8 @@ class SyntheticNight:
     Attributes:
         subject: subject id.
         night: night index of that subject (0 for the first night).
-        labels: (epochs,) int64 stage per 30 s epoch, 0..4 = W, N1, N2, N3, REM.
+        labels: (epochs,) int64 stage per 30 s epoch, 0..4 = W, N1, N2, N3, REM: the latent stages, or a
+            simulated scorer's reading of them when the night was scored (then ``events["stage_true"]``).
         epoch_seconds: epoch length in seconds (30).
         signals: (channels, samples) float32 PSG signals in volts, continuous over the night.
         channel_names: names of the signal rows, e.g. ("C4-M1", "C3-M2", "F4-M1", "O2-M1", "EOG", "EMG").
@@ -27,7 +28,8 @@ class SyntheticNight:
             uint8 (len(indices), height, width); indices are on the ``video_fps`` grid starting at the
             recording start. Rendering is deterministic: the same index always gives the same frame.
         num_frames: frames in the whole night's video.
-        events: ground truth for validation (e.g. breathing rate per epoch, movement onsets), by name.
+        events: ground truth for validation (e.g. breathing rate per epoch, movement onsets, the latent
+            stages of a scored night), by name.
     """
 
     subject: int
