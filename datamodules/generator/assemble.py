@@ -61,6 +61,8 @@ def generate_night(
             reading of them (:mod:`datamodules.generator.scorer`), keeping the latent stages in
             ``events["stage_true"]``. The signals and video always follow the latent stages.
     """
+    if scorer is not None and scorer < 0:
+        raise ValueError(f"scorer must be None or a scorer number >= 0, got {scorer}")
     if num_epochs is None:
         num_epochs = int(round(hours * 3600.0 / epoch_seconds))
     profile = draw_subject(seed, subject)
@@ -89,8 +91,6 @@ def generate_night(
     )
     events = motion.ground_truth()
     if scorer is not None:
-        if scorer < 0:
-            raise ValueError(f"scorer must be None or a scorer number >= 0, got {scorer}")
         scorer_rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(subject), int(night), _SCORER, int(scorer)]))
         events["stage_true"] = labels
         labels = score_night(labels, scorer_rng)
