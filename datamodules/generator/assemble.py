@@ -23,9 +23,9 @@ from datamodules.generator.video import draw_video_traits, render_night_video
 _HYPNOGRAM, _PSG, _VIDEO_TRAITS, _MOTION, _RENDER, _SCORER = 1, 2, 3, 4, 5, 6
 
 
-def night_rng(seed: int, subject: int, night: int, part: int) -> np.random.Generator:
-    """The random stream of one part of one subject-night."""
-    return np.random.default_rng(np.random.SeedSequence([int(seed), int(subject), int(night), part]))
+def night_rng(seed: int, subject: int, night: int, part: int, *keys: int) -> np.random.Generator:
+    """The random stream of one part of one subject-night (``keys`` tell apart streams of one part, e.g. scorers)."""
+    return np.random.default_rng(np.random.SeedSequence([int(seed), int(subject), int(night), part, *map(int, keys)]))
 
 
 def generate_night(
@@ -91,9 +91,8 @@ def generate_night(
     )
     events = motion.ground_truth()
     if scorer is not None:
-        scorer_rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(subject), int(night), _SCORER, int(scorer)]))
         events["stage_true"] = labels
-        labels = score_night(labels, scorer_rng)
+        labels = score_night(labels, night_rng(seed, subject, night, _SCORER, scorer))
     return SyntheticNight(
         subject=int(subject),
         night=int(night),

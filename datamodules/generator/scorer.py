@@ -114,4 +114,3 @@ def score_night(stages: np.ndarray, rng: np.random.Generator, agreement: np.ndar
     cumulative = np.cumsum(readings, axis=1)
     draws = rng.random(len(readings))[:, None]
     return np.minimum((cumulative < draws).sum(axis=1), 4).astype(np.int64)
-
