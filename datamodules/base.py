@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from typing import Literal
+from typing import ClassVar, Literal
 
 import lightning as L
 import numpy as np
@@ -82,6 +82,10 @@ class PairedDataModule(L.LightningDataModule, abc.ABC):
         balanced_sampling: draw training epochs with replacement, each stage equally often on
             average (N1 is ~4% of a night), instead of shuffling.
     """
+
+    #: init args that shape only how the training set is drawn, never which epochs are validated or
+    #: tested: what a teacher may be given beyond its student's data (``Distiller(teacher_data=...)``)
+    training_only_args: ClassVar[frozenset[str]] = frozenset({"batch_size", "num_workers", "balanced_sampling"})
 
     def __init__(
         self,

@@ -60,13 +60,18 @@ def night_epochs(
 class SyntheticNights(PairedDataModule):
     """Seeded synthetic nights of ``num_subjects`` subjects, split subject-wise.
 
-    Subjects are ids ``0..num_subjects-1`` with one night each. A night is generated on first use;
+    Subjects are ids ``0..num_subjects-1``; a training subject has ``train_nights`` nights, every
+    other subject one (night 0), so more training nights never change what is validated or tested.
+    A night is generated on first use;
     with ``cache_dir`` its epochs are written there once (keyed by a hash of everything that shapes
     them) and memory-mapped afterwards, so large sets cost disk rather than RAM.
 
     Args:
-        num_subjects: subjects (one night each).
+        num_subjects: subjects.
         epochs_per_night: 30 s epochs per night (960 = 8 h; >= 100 gives all five stages).
+        train_nights: nights of each training subject (nights 0, 1, ...: the same person, other
+            nights), for a larger training set of the same subjects; validation and test subjects
+            keep night 0.
         val_subjects: validation subjects.
         test_subjects: test subjects (ignored when ``num_folds >= 2``).
         num_folds: 0 for one hold-out split, k >= 2 for k-fold cross-validation over subjects.
@@ -89,10 +94,13 @@ class SyntheticNights(PairedDataModule):
         balanced_sampling: sample training epochs so that every stage is drawn equally often.
     """
 
+    training_only_args = PairedDataModule.training_only_args | {"train_nights"}
+
     def __init__(
         self,
         num_subjects: int = 10,
         epochs_per_night: int = 120,
+        train_nights: int = 1,
         val_subjects: int = 2,
         test_subjects: int = 2,
         num_folds: int = 0,
@@ -112,7 +120,8 @@ class SyntheticNights(PairedDataModule):
         balanced_sampling: bool = False,
     ) -> None:
         for name, value, low in (
-            ("num_subjects", num_subjects, 1), ("epochs_per_night", epochs_per_night, 20), ("frames", frames, 1),
+            ("num_subjects", num_subjects, 1), ("epochs_per_night", epochs_per_night, 20), ("train_nights", train_nights, 1),
+            ("frames", frames, 1),
             ("frame_size", frame_size, 8), ("sample_rate", sample_rate, 1), ("seed", seed, 0),
             ("scorer", 0 if scorer is None else scorer, 0),
         ):  # fmt: skip
@@ -140,6 +149,7 @@ class SyntheticNights(PairedDataModule):
         )
         self.save_hyperparameters()
         self.epochs_per_night = epochs_per_night
+        self.train_nights = train_nights
         self._night_args = dict(
             seed=seed,
             night=0,
@@ -157,17 +167,24 @@ class SyntheticNights(PairedDataModule):
 
     @property
     def num_train_samples(self) -> int:
-        return len(self.split.train) * self.epochs_per_night
+        return len(self.split.train) * self.train_nights * self.epochs_per_night
 
-    def night(self, subject: int) -> EpochArrays:
-        """The epochs of one subject's night (generated on first use, then kept or cached)."""
+    def nights_of(self, subject: int) -> range:
+        """The night indices of one subject: ``train_nights`` for a training subject, else night 0."""
         if subject not in self.split.subjects:
             raise KeyError(f"no subject {subject}: this datamodule has subjects {list(self.split.subjects)}")
+        return range(self.train_nights if subject in self.split.train else 1)
+
+    def night(self, subject: int, night: int = 0) -> EpochArrays:
+        """The epochs of one of a subject's nights (generated on first use, then kept or cached)."""
+        if night not in self.nights_of(subject):
+            raise KeyError(f"subject {subject} has nights {list(self.nights_of(subject))} here, not night {night}")
         from sacd import __version__
 
-        key = f"sub-{subject:03d}-{config_hash({'night': self._night_args, 'version': __version__})}"
-        return self._store.get(key, lambda: night_epochs(subject=subject, **self._night_args))
+        args = {**self._night_args, "night": night}
+        key = f"sub-{subject:03d}-{config_hash({'night': args, 'version': __version__})}"
+        return self._store.get(key, lambda: night_epochs(subject=subject, **args))
 
     def make_dataset(self, subjects: tuple[int, ...]) -> Dataset:
-        return EpochDataset([(s, self.night(s)) for s in subjects])
+        return EpochDataset([(s, self.night(s, n)) for s in subjects for n in self.nights_of(s)])
 

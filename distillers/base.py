@@ -55,6 +55,10 @@ class Distiller(StagingModule):
         teacher_config: a teacher fit config (``experiments/teacher.yaml``); when no checkpoint is
             given, the CLI trains the teacher once on this run's data and caches it by config hash.
         teacher_cache_dir: where teachers trained from ``teacher_config`` are cached.
+        teacher_data: data init args that the teacher trained from ``teacher_config`` gets on top of
+            this run's, limited to the datamodule's ``training_only_args`` (e.g. ``{train_nights: 3}``:
+            more nights of the same training subjects), so the teacher is still tested on this run's
+            test subjects and epochs. An EEG stager can use more data than the video student's budget.
         teacher_sha256: expected content hash of the teacher checkpoint; filled in automatically
             and checked when a trained student is reloaded.
         loss_weights: weight of each named loss, overriding the method's defaults.
@@ -80,6 +84,7 @@ class Distiller(StagingModule):
         teacher_checkpoint: str | None = None,
         teacher_config: str | None = None,
         teacher_cache_dir: str = "runs/teachers",
+        teacher_data: dict[str, Any] | None = None,
         teacher_sha256: str | None = None,
         loss_weights: dict[str, float] | None = None,
         cache_teacher_outputs: bool = True,

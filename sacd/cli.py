@@ -257,7 +257,8 @@ class SacdCLI(LightningCLI):
         if not init_args.get("teacher_config"):
             return
         data_config = yaml.safe_load(self._parser(self.subcommand).dump(config, skip_link_targets=True))["data"]
-        checkpoint = cached_teacher(init_args.teacher_config, data_config, init_args.teacher_cache_dir)
+        teacher_data = plain_config(init_args.get("teacher_data")) or None
+        checkpoint = cached_teacher(init_args.teacher_config, data_config, init_args.teacher_cache_dir, teacher_data)
         init_args.teacher_checkpoint = str(checkpoint)
         self._set_seed()  # the student starts from the same RNG state whether the teacher was cached or not
 

@@ -3,7 +3,9 @@
 A distiller given ``teacher_config`` and no ``teacher_checkpoint`` gets its teacher from here: the
 teacher config's model, trainer and seed are combined with the student run's own data section (so
 teacher and student see the same subject split), hashed, and trained only if that hash has no
-checkpoint yet. Two runs that need the same untrained teacher train it once: the second waits on
+checkpoint yet. ``teacher_data`` may add init args that change only the teacher's training set (more
+nights of the same training subjects, say): the teacher still holds out, and is tested on, exactly
+the student's test subjects and epochs. Two runs that need the same untrained teacher train it once: the second waits on
 the cache entry's lock (:mod:`sacd.folder_locks`) and then finds the teacher there.
 """
 
@@ -16,6 +18,7 @@ from typing import Any
 import yaml
 
 from sacd.atomic import atomic_copy, atomic_write_text
+from sacd.class_paths import import_class_path
 from sacd.fit_checks import holds_no_test_subjects
 from sacd.folder_locks import exclusive
 from sacd.hashing import config_hash
@@ -26,8 +29,11 @@ TEACHER_FILE = "teacher.ckpt"
 TRAINING_LOCK = ".training.lock"
 
 
-def teacher_run_config(teacher_config: str | Path, data_config: dict[str, Any]) -> dict[str, Any]:
-    """The fit config that trains the teacher for a run whose data section is ``data_config``."""
+def teacher_run_config(
+    teacher_config: str | Path, data_config: dict[str, Any], teacher_data: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The fit config that trains the teacher for a run whose data section is ``data_config``, with the
+    data init args ``teacher_data`` applied on top (only ones that leave validation and test alone)."""
     path = Path(teacher_config)
     if not path.is_file():
         raise FileNotFoundError(
@@ -39,15 +45,39 @@ def teacher_run_config(teacher_config: str | Path, data_config: dict[str, Any]) 
     if isinstance(model, dict) and "teacher" not in str(model.get("class_path", "sacd.EEGTeacher")).lower():
         raise ValueError(f"{path} configures model {model.get('class_path')!r}, not an EEG teacher")
     config = {key: value for key, value in config.items() if key in ("model", "trainer", "seed_everything")}
-    config["data"] = copy.deepcopy(data_config)
+    config["data"] = with_teacher_data(data_config, teacher_data or {})
     return config
 
 
-def cached_teacher(teacher_config: str | Path, data_config: dict[str, Any], cache_dir: str | Path) -> Path:
+def with_teacher_data(data_config: dict[str, Any], teacher_data: dict[str, Any]) -> dict[str, Any]:
+    """``data_config`` with ``teacher_data`` merged into its init args, refusing any key that could move a
+    subject between splits or change a validation or test epoch (the datamodule's ``training_only_args``)."""
+    data = copy.deepcopy(data_config)
+    if not teacher_data:
+        return data
+    datamodule = import_class_path(data.get("class_path"))
+    allowed = getattr(datamodule, "training_only_args", frozenset())
+    refused = sorted(set(teacher_data) - allowed)
+    if refused:
+        raise ValueError(
+            f"model.init_args.teacher_data sets {', '.join(refused)}, which {data.get('class_path')} does not "
+            f"count as training-only: the teacher must be tested on its students' test subjects and epochs. "
+            f"Give only {', '.join(sorted(allowed)) or 'nothing'} there, or change the run's data section instead."
+        )
+    data["init_args"] = {**(data.get("init_args") or {}), **copy.deepcopy(teacher_data)}
+    return data
+
+
+def cached_teacher(
+    teacher_config: str | Path,
+    data_config: dict[str, Any],
+    cache_dir: str | Path,
+    teacher_data: dict[str, Any] | None = None,
+) -> Path:
     """Return the cached teacher checkpoint for this config, training it first on a cache miss."""
     from sacd import __version__
 
-    config = teacher_run_config(teacher_config, data_config)
+    config = teacher_run_config(teacher_config, data_config, teacher_data)
     key = config_hash({"config": config, "version": __version__})
     run_dir = Path(cache_dir) / key
     checkpoint = run_dir / TEACHER_FILE

@@ -15,6 +15,9 @@ import yaml
 from sacd.atomic import atomic_write_text
 from sacd.sweeps.spec import RunSpec, compose_run_config
 
+#: the model init args that choose which teacher a run distils from
+TEACHER_ARGS = ("teacher_config", "teacher_data", "teacher_cache_dir", "teacher_checkpoint")
+
 
 def prepare_teachers(runs: list[RunSpec], base: list[Path], scratch: Path) -> int:
     """Resolve (training where needed) the teacher of every distinct data/teacher setting; return how many."""
@@ -22,7 +25,9 @@ def prepare_teachers(runs: list[RunSpec], base: list[Path], scratch: Path) -> in
 
     seen: set[str] = set()
     for run in runs:
-        key = json.dumps({"data": run.overlay.get("data"), "model": run.overlay.get("model", {}).get("init_args", {}).get("teacher_config")}, sort_keys=True, default=str)  # noqa: E501
+        init_args = run.overlay.get("model", {}).get("init_args", {})
+        teacher = {name: init_args.get(name) for name in TEACHER_ARGS}
+        key = json.dumps({"data": run.overlay.get("data"), "teacher": teacher}, sort_keys=True, default=str)
         if key in seen or not _uses_teacher(run.class_path):
             continue
         seen.add(key)

@@ -169,6 +169,33 @@ def test_every_night_has_all_stages_and_standardised_eeg(default_dm):
         np.testing.assert_allclose(flat.std(1), 1.0, atol=1e-3)
 
 
+def test_train_nights_add_nights_of_the_training_subjects_only():
+    one = SyntheticNights(**{**SMALL, "epochs_per_night": 40}, seed=2)
+    three = SyntheticNights(**{**SMALL, "epochs_per_night": 40}, seed=2, train_nights=3)
+    assert three.split == one.split and three.num_train_samples == 3 * one.num_train_samples == 3 * 2 * 40
+    for dm in (one, three):
+        dm.setup()
+    train = three.dataset("train")
+    assert len(train) == three.num_train_samples
+    subject = three.split.train[0]
+    assert list(three.nights_of(subject)) == [0, 1, 2] and list(three.nights_of(three.split.test[0])) == [0]
+    # night 0 is the one-night datamodule's night; nights 1 and 2 are other nights of the same person
+    np.testing.assert_array_equal(three.night(subject, 0).eeg, one.night(subject).eeg)
+    for night in (1, 2):
+        assert not np.array_equal(three.night(subject, night).eeg, three.night(subject, 0).eeg)
+        assert not np.array_equal(three.night(subject, night).labels, three.night(subject, 0).labels)
+    labels = np.concatenate([three.night(s, n).labels for s in three.split.train for n in range(3)])
+    np.testing.assert_array_equal(three.labels("train").numpy(), labels)
+    # validation and test are the one-night datamodule's, item for item
+    for name in ("val", "test"):
+        assert len(three.dataset(name)) == len(one.dataset(name))
+        for index in (0, len(one.dataset(name)) - 1):
+            mine, theirs = three.dataset(name)[index], one.dataset(name)[index]
+            assert all(torch.equal(mine[key], theirs[key]) for key in theirs), name
+    with pytest.raises(KeyError, match="nights \\[0\\] here, not night 1"):
+        three.night(three.split.test[0], 1)
+
+
 # -- determinism --------------------------------------------------------------------------------------
 def test_same_seed_same_data_other_seed_other_data():
     a, b, c = SyntheticNights(**SMALL, seed=3), SyntheticNights(**SMALL, seed=3), SyntheticNights(**SMALL, seed=4)
@@ -255,7 +282,8 @@ def test_k_fold_datamodules_cover_all_subjects_once():
 @pytest.mark.parametrize(
     "kwargs",
     [dict(num_subjects=0), dict(frames=0), dict(frame_size=4), dict(eeg_channels=()), dict(video_fps=0.0),
-     dict(num_subjects=3, val_subjects=2, test_subjects=1), dict(num_folds=3, fold=3), dict(seed=-1)],
+     dict(num_subjects=3, val_subjects=2, test_subjects=1), dict(num_folds=3, fold=3), dict(seed=-1),
+     dict(train_nights=0)],
 )  # fmt: skip
 def test_bad_arguments_raise(kwargs):
     with pytest.raises(ValueError):

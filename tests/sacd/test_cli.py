@@ -164,6 +164,32 @@ def test_teacher_config_is_trained_once_and_cached(tmp_path, capsys):
     assert len(list((tmp_path / "cache").glob("*/teacher.ckpt"))) == 2
 
 
+def test_teacher_data_widens_only_the_teachers_training_set(tmp_path, capsys):
+    teacher_yaml = write_config(tmp_path / "teacher.yaml", teacher_config(tmp_path / "t"))
+    config = distiller_config(tmp_path, "distillers.KD", None, teacher_config=str(teacher_yaml),
+                              teacher_cache_dir=str(tmp_path / "cache"), teacher_data={"train_nights": 2})
+    config["trainer"] = trainer_config(tmp_path, "kd", fast_dev_run=True)
+    SacdCLI.create(["fit", "-c", str(write_config(tmp_path / "kd.yaml", config))])
+    (entry,) = (tmp_path / "cache").glob("*/teacher.ckpt")
+    trained = yaml.safe_load(entry.with_name("config.yaml").read_text())["data"]["init_args"]
+    assert trained["train_nights"] == 2  # beside the student's data section, all defaults filled in
+    assert trained.items() >= TINY_DATA["init_args"].items()
+    tested = json.loads(entry.with_name("teacher.test.json").read_text())
+    assert tested["num_epochs"] == 24 and len(tested["subjects"]) == 1  # the student's test night, unchanged
+
+    # a key that could move a subject or change a test epoch is refused before any teacher is trained
+    config["model"]["init_args"]["teacher_data"] = {"train_nights": 2, "seed": 5, "epochs_per_night": 30}
+    capsys.readouterr()
+    with pytest.raises(ValueError, match="teacher_data sets epochs_per_night, seed, which datamodules.SyntheticNights"):
+        SacdCLI.create(["fit", "-c", str(write_config(tmp_path / "kd2.yaml", config))])
+    assert "Training the EEG teacher" not in capsys.readouterr().out
+
+    # without teacher_data the student's own data trains another teacher
+    del config["model"]["init_args"]["teacher_data"]
+    SacdCLI.create(["fit", "-c", str(write_config(tmp_path / "kd3.yaml", config))])
+    assert len(list((tmp_path / "cache").glob("*/teacher.ckpt"))) == 2
+
+
 def test_fit_without_a_teacher_fails_clearly(tmp_path):
     path = write_config(tmp_path / "kd.yaml", distiller_config(tmp_path, "distillers.KD", None))
     with pytest.raises(ValueError, match="teacher_checkpoint"):

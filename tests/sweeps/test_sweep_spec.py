@@ -132,3 +132,28 @@ def test_a_method_switch_keeps_the_shared_settings_and_drops_the_other_methods_o
                                   "optimizer": {"class_path": "torch.optim.SGD"}}  # no KD temperature, no KD weights
     same_class = compose_run_config([tmp_path / "base.yaml"], kd)["model"]["init_args"]
     assert same_class["temperature"] == 2.0 and same_class["loss_weights"] == {"kd": 0.5}
+
+
+def test_each_distinct_teacher_is_prepared_once(tmp_path, monkeypatch):
+    """Runs that differ only in seed or method share a teacher; a teacher_data grid makes one teacher each."""
+    import sacd.cli
+    from sacd.sweeps.teachers import prepare_teachers
+
+    resolved: list[dict] = []
+
+    class ParseOnly:
+        def __init__(self, args, run):
+            resolved.append(yaml.safe_load(Path(args[1]).read_text()))
+
+    monkeypatch.setattr(sacd.cli, "SacdCLI", ParseOnly)
+    spec = load_sweep(_spec(
+        tmp_path,
+        methods=[{"name": "Vanilla", "class_path": "distillers.Vanilla"}, {"name": "KD", "class_path": "distillers.KD"},
+                 {"name": "RKD", "class_path": "distillers.RKD"}],
+        grid={"model.init_args.teacher_data": [{"train_nights": 1}, {"train_nights": 3}]},
+        seeds=[0, 1], folds=2,
+    ))  # fmt: skip
+    assert prepare_teachers(spec.runs, spec.base, tmp_path / "scratch") == 4  # 2 folds x 2 teacher_data
+    chosen = {(c["data"]["init_args"]["fold"], c["model"]["init_args"]["teacher_data"]["train_nights"]) for c in resolved}
+    assert len(resolved) == 4 and chosen == {(0, 1), (0, 3), (1, 1), (1, 3)}
+    assert all(c["model"]["class_path"] != "distillers.Vanilla" for c in resolved)  # a teacher-free method trains none
