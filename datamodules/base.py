@@ -9,7 +9,8 @@ dataloaders.
 
 Item dict (before collation):
     ``"eeg"``: float32 (channels, samples); ``"video"``: float32 (1, frames, height, width);
-    ``"label"``, ``"subject"``, ``"epoch"``, ``"index"``: int64 scalars.
+    ``"label"``, ``"subject"``, ``"epoch"``, ``"index"``: int64 scalars; synthetic nights add
+    ``"label_true"`` (int64), the latent stage of which ``"label"`` may be a simulated scorer's reading.
 """
 
 from __future__ import annotations

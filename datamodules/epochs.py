@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 
 _ARRAYS = ("labels", "eeg", "video", "background", "onsets")
+#: arrays a night has only where they are known (a recording has no latent stages)
+_OPTIONAL_ARRAYS = ("labels_true",)
 
 
 @dataclass
@@ -32,6 +34,8 @@ class EpochArrays:
         background: (height, width) float32 mean frame of the night (video standardisation).
         residual: SD of the frames around ``background`` (video standardisation).
         onsets: (epochs,) float64 start of each epoch in seconds from the PSG start.
+        labels_true: (epochs,) int64 latent stages where they are known (a synthetic night: what its
+            signals follow, of which ``labels`` may be a scorer's reading); None for a recording.
     """
 
     labels: np.ndarray
@@ -40,6 +44,7 @@ class EpochArrays:
     background: np.ndarray
     residual: float
     onsets: np.ndarray
+    labels_true: np.ndarray | None = None
 
     def standardise_video(self, clip: np.ndarray) -> np.ndarray:
         """(1, T, H, W) float32 from uint8 frames (T, H, W), by the night's background and residual SD."""
@@ -69,7 +74,13 @@ def video_background(video: np.ndarray) -> tuple[np.ndarray, float]:
     return background.astype(np.float32), residual
 
 
-def epoch_arrays(labels: np.ndarray, eeg_epochs: np.ndarray, video: np.ndarray, onsets: np.ndarray) -> EpochArrays:
+def epoch_arrays(
+    labels: np.ndarray,
+    eeg_epochs: np.ndarray,
+    video: np.ndarray,
+    onsets: np.ndarray,
+    labels_true: np.ndarray | None = None,
+) -> EpochArrays:
     """Standardise and bundle a night's raw epochs (EEG in any unit, video uint8, onsets in seconds)."""
     background, residual = video_background(video)
     return EpochArrays(
@@ -79,6 +90,7 @@ def epoch_arrays(labels: np.ndarray, eeg_epochs: np.ndarray, video: np.ndarray, 
         background=background,
         residual=residual,
         onsets=np.asarray(onsets, dtype=np.float64),
+        labels_true=None if labels_true is None else np.asarray(labels_true, dtype=np.int64),
     )
 
 
@@ -111,6 +123,8 @@ class EpochStore:
             return None
         meta = json.loads(meta_path.read_text())
         loaded = {name: np.load(night_dir / f"{name}.npy", mmap_mode="r") for name in _ARRAYS}
+        loaded |= {name: np.load(night_dir / f"{name}.npy", mmap_mode="r") for name in _OPTIONAL_ARRAYS
+                   if (night_dir / f"{name}.npy").is_file()}  # fmt: skip
         return EpochArrays(**loaded, residual=float(meta["residual"]))
 
     def _save(self, key: str, arrays: EpochArrays) -> None:
@@ -118,8 +132,9 @@ class EpochStore:
         self.folder.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=self.folder, prefix=f".{key}."))
         try:
-            for name in _ARRAYS:
-                np.save(tmp / f"{name}.npy", getattr(arrays, name))
+            for name in _ARRAYS + _OPTIONAL_ARRAYS:
+                if getattr(arrays, name) is not None:
+                    np.save(tmp / f"{name}.npy", getattr(arrays, name))
             (tmp / "meta.json").write_text(json.dumps({"residual": arrays.residual}))
             try:
                 os.rename(tmp, self.folder / key)

@@ -21,6 +21,10 @@ from datamodules.stages import STAGES
 from sacd.hashing import config_hash
 
 
+#: what a cached night holds; a change here is a new cache entry, never a stale one read back
+CACHED_ARRAYS = "labels, labels_true, eeg, video"
+
+
 def night_epochs(
     *,
     seed: int,
@@ -54,7 +58,7 @@ def night_epochs(
     eeg = generated.signals.reshape(len(channels), num_epochs, samples).transpose(1, 0, 2)
     indices = epoch_frame_indices(num_epochs, frames, video_fps, epoch_seconds)
     video = generated.render_frames(indices.reshape(-1)).reshape(num_epochs, frames, frame_size, frame_size)
-    return epoch_arrays(generated.labels, eeg, video, np.arange(num_epochs) * epoch_seconds)
+    return epoch_arrays(generated.labels, eeg, video, np.arange(num_epochs) * epoch_seconds, generated.stages_true)
 
 
 class SyntheticNights(PairedDataModule):
@@ -182,7 +186,7 @@ class SyntheticNights(PairedDataModule):
         from sacd import __version__
 
         args = {**self._night_args, "night": night}
-        key = f"sub-{subject:03d}-{config_hash({'night': args, 'version': __version__})}"
+        key = f"sub-{subject:03d}-{config_hash({'night': args, 'version': __version__, 'arrays': CACHED_ARRAYS})}"
         return self._store.get(key, lambda: night_epochs(subject=subject, **args))
 
     def make_dataset(self, subjects: tuple[int, ...]) -> Dataset:

@@ -91,17 +91,21 @@ def _gathered_in_dataset_order(batches: list[dict[str, torch.Tensor]]) -> list[d
 
 
 def predictions_csv(batches: list[dict[str, torch.Tensor]], class_names: list[str]) -> str:
-    """CSV text of per-epoch predictions: subject, epoch, label, pred, then one probability per class."""
-    header = ["subject", "epoch", "label", "pred", *(f"p_{name}" for name in class_names)]
+    """CSV text of per-epoch predictions: subject, epoch, label, pred, one probability per class, and
+    ``label_true`` (the latent stage) where the data knows it, so a run can be scored against either."""
+    keys = ["subject", "epoch", "label", "pred"]
+    extra = ["label_true"] if batches and all("label_true" in batch for batch in batches) else []
+    header = [*keys, *(f"p_{name}" for name in class_names), *extra]
     lines = [",".join(header)]
     for batch in batches:
         size = len(batch["pred"])
         missing = torch.full((size,), -1, dtype=torch.long)
-        columns = [batch.get(key, missing).tolist() for key in ("subject", "epoch", "label", "pred")]
+        columns = [batch.get(key, missing).tolist() for key in keys]
+        after = [batch[key].tolist() for key in extra]
         probabilities = batch["probs"].tolist()
         for i in range(size):
             fields = [str(int(column[i])) for column in columns] + [f"{p:.6f}" for p in probabilities[i]]
-            lines.append(",".join(fields))
+            lines.append(",".join(fields + [str(int(column[i])) for column in after]))
     return "\n".join(lines) + "\n"
 
 

@@ -102,7 +102,7 @@ class StagingModule(L.LightningModule):
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
         """Update the test metrics; return the epoch-level predictions for the report writer."""
         probs = self._evaluate(batch, self.test_metrics, "test").detach().float().softmax(dim=-1)
-        keep = {key: batch[key] for key in ("index", "subject", "epoch", "label") if key in batch}
+        keep = {key: batch[key] for key in ("index", "subject", "epoch", "label", "label_true") if key in batch}
         return {"probs": probs, "pred": probs.argmax(dim=-1), **keep}
 
     def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:

@@ -44,6 +44,8 @@ STAGE_ANNOTATIONS: tuple[str, ...] = (
 )
 #: Sleep-EDF annotation text of an epoch left unscored
 UNSCORED_ANNOTATION = "Sleep stage ?"
+#: how a hypnogram CSV writes an unscored epoch (label -1); the recorded readers exclude it
+UNSCORED_STAGE = "?"
 #: columns of ``manifest.csv``, in order
 MANIFEST_COLUMNS: tuple[str, ...] = (
     "subject",
@@ -151,7 +153,9 @@ def export_night(
 
     with staged(paths.values()) as temps:
         tmp = dict(zip(paths, temps))
-        write_hypnogram_csv(night.labels, night.epoch_seconds, tmp["hypnogram"])
+        scored = "stage_true" in night.events  # a scorer's night keeps the latent stages beside its reading
+        write_hypnogram_csv(night.labels, night.epoch_seconds, tmp["hypnogram"],
+                            stages_true=night.stages_true if scored else None)  # fmt: skip
         write_hypnogram_edf(night, tmp["hypnogram_edf"], recording_start)
         write_psg_edf(night, tmp["psg"], recording_start)
         write_video(
@@ -240,21 +244,31 @@ def write_annotations_edf(
     edf.write(path)
 
 
-def write_hypnogram_csv(labels: np.ndarray, epoch_seconds: float, path: Path) -> None:
-    """Write one row per epoch: epoch, onset_seconds, duration_seconds, stage (W/N1/N2/N3/REM)."""
+def write_hypnogram_csv(
+    labels: np.ndarray, epoch_seconds: float, path: Path, *, stages_true: np.ndarray | None = None
+) -> None:
+    """Write one row per epoch: epoch, onset_seconds, duration_seconds, stage (W/N1/N2/N3/REM, ``?`` for
+    -1, unscored), and with ``stages_true`` a ``stage_true`` column: the latent stage a scorer read."""
+    columns = [*HYPNOGRAM_COLUMNS, *(["stage_true"] if stages_true is not None else [])]
+    stage_columns = [np.asarray(labels)] + ([np.asarray(stages_true)] if stages_true is not None else [])
+    if any(len(column) != len(stage_columns[0]) for column in stage_columns):
+        raise ValueError(f"stages_true has {len(stage_columns[-1])} epochs, labels {len(stage_columns[0])}")
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(HYPNOGRAM_COLUMNS)
-    for epoch, label in enumerate(np.asarray(labels).tolist()):
-        writer.writerow([epoch, _number(epoch * epoch_seconds), _number(epoch_seconds), STAGES[label]])
+    writer.writerow(columns)
+    for epoch, stages in enumerate(zip(*(column.tolist() for column in stage_columns))):
+        names = [STAGES[stage] if stage >= 0 else UNSCORED_STAGE for stage in stages]
+        writer.writerow([epoch, _number(epoch * epoch_seconds), _number(epoch_seconds), *names])
     Path(path).write_text(buffer.getvalue())
 
 
-def read_hypnogram_csv(path: Path) -> np.ndarray:
-    """Labels (int64, 0..4) of a hypnogram CSV written by :func:`write_hypnogram_csv`."""
+def read_hypnogram_csv(path: Path, column: str = "stage") -> np.ndarray:
+    """Labels (int64, 0..4, -1 unscored) of one stage column of a CSV written by :func:`write_hypnogram_csv`."""
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle))
-    return np.array([STAGES.index(row["stage"]) for row in rows], dtype=np.int64)
+    if rows and column not in rows[0]:
+        raise KeyError(f"{path} has no {column!r} column (it has {list(rows[0])})")
+    return np.array([-1 if row[column] == UNSCORED_STAGE else STAGES.index(row[column]) for row in rows], dtype=np.int64)
 
 
 def write_video(

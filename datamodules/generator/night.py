@@ -47,6 +47,11 @@ class SyntheticNight:
     events: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
+    def stages_true(self) -> np.ndarray:
+        """(epochs,) the latent stages the signals follow: ``labels`` itself unless a scorer read the night."""
+        return self.events.get("stage_true", self.labels)
+
+    @property
     def num_epochs(self) -> int:
         return len(self.labels)
 

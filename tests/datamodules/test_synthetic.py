@@ -106,10 +106,10 @@ def test_spec_is_known_before_setup():
 
 def test_items_and_batches(default_dm):
     item = default_dm.dataset("train")[5]
-    assert set(item) == {"eeg", "video", "label", "subject", "epoch", "index"}
+    assert set(item) == {"eeg", "video", "label", "label_true", "subject", "epoch", "index"}
     assert item["eeg"].shape == (1, 3840) and item["eeg"].dtype == torch.float32
     assert item["video"].shape == (1, 16, 112, 112) and item["video"].dtype == torch.float32
-    for key in ("label", "subject", "epoch", "index"):
+    for key in ("label", "label_true", "subject", "epoch", "index"):
         assert item[key].shape == () and item[key].dtype == torch.int64
     night = default_dm.night(int(item["subject"]))
     raw = torch.from_numpy(night.video[int(item["epoch"])]).double()
@@ -194,6 +194,30 @@ def test_train_nights_add_nights_of_the_training_subjects_only():
             assert all(torch.equal(mine[key], theirs[key]) for key in theirs), name
     with pytest.raises(KeyError, match="nights \\[0\\] here, not night 1"):
         three.night(three.split.test[0], 1)
+
+
+def test_items_carry_the_latent_stage_beside_the_scorers_label(tmp_path):
+    from datamodules.generator.assemble import generate_night
+
+    args = {**SMALL, "num_subjects": 3, "epochs_per_night": 120}
+    scored = SyntheticNights(**args, scorer=0, cache_dir=str(tmp_path))
+    scored.setup()
+    subject = scored.split.test[0]
+    latent = generate_night(seed=0, subject=subject, num_epochs=120, channels=("C4-M1",), video_size=24).labels
+    items = [scored.dataset("test")[i] for i in range(len(scored.dataset("test")))]
+    label = np.array([int(item["label"]) for item in items])
+    label_true = np.array([int(item["label_true"]) for item in items])
+    np.testing.assert_array_equal(label_true, latent)  # the stages the signals follow
+    assert 0 < (label != label_true).sum() < len(label) / 3  # the scorer misreads some epochs, not most
+    # the cache keeps them: a second datamodule reads the night back from disk
+    again = SyntheticNights(**args, scorer=0, cache_dir=str(tmp_path))
+    again.setup()
+    np.testing.assert_array_equal(np.asarray(again.night(subject).labels_true), latent)
+    # unscored, the label is the latent stage itself
+    plain = SyntheticNights(**args)
+    plain.setup()
+    item = plain.dataset("test")[5]
+    assert int(item["label_true"]) == int(item["label"]) == latent[5]
 
 
 # -- determinism --------------------------------------------------------------------------------------

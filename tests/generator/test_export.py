@@ -159,6 +159,37 @@ def test_hypnogram_csv_round_trip(exported):
     assert np.array_equal(read_hypnogram_csv(root / row["hypnogram"]), night.labels)
 
 
+def test_a_scored_night_keeps_its_latent_stages_in_the_csv(tmp_path):
+    """The hypnogram is the scorer's reading; stage_true beside it is what the signals follow, and an
+    unscored epoch (-1) is written "?", which the recorded reader excludes instead of guessing."""
+    from datamodules.recorded.hypnogram import read_hypnogram
+
+    night = tiny_night(labels=(0, 1, 2, -1))
+    night.events["stage_true"] = np.array([0, 0, 2, 2])
+    export.write_hypnogram_csv(night.labels, 30.0, tmp_path / "scored.csv", stages_true=night.stages_true)
+    lines = (tmp_path / "scored.csv").read_text().splitlines()
+    assert lines == ["epoch,onset_seconds,duration_seconds,stage,stage_true",
+                     "0,0,30,W,W", "1,30,30,N1,W", "2,60,30,N2,N2", "3,90,30,?,N2"]  # fmt: skip
+    assert read_hypnogram_csv(tmp_path / "scored.csv").tolist() == [0, 1, 2, -1]
+    assert read_hypnogram_csv(tmp_path / "scored.csv", "stage_true").tolist() == [0, 0, 2, 2]
+    assert read_hypnogram(tmp_path / "scored.csv").labels.tolist()[:3] == [0, 1, 2]  # the scorer's column
+    with pytest.raises(ValueError, match="stages_true has 3 epochs, labels 4"):
+        export.write_hypnogram_csv(night.labels, 30.0, tmp_path / "bad.csv", stages_true=np.zeros(3, int))
+    export.write_hypnogram_csv(night.labels, 30.0, tmp_path / "plain.csv")
+    with pytest.raises(KeyError, match="no 'stage_true' column"):
+        read_hypnogram_csv(tmp_path / "plain.csv", "stage_true")
+
+
+def test_export_writes_stage_true_only_for_a_scored_night(tmp_path):
+    scored = tiny_night(labels=(0, 2, 2, 4))
+    scored.events["stage_true"] = np.array([0, 2, 3, 4])
+    row = export_night(scored, tmp_path / "scored", video_codec="mjpeg")
+    assert read_hypnogram_csv(tmp_path / "scored" / row["hypnogram"], "stage_true").tolist() == [0, 2, 3, 4]
+    plain = export_night(tiny_night(), tmp_path / "plain", video_codec="mjpeg")
+    header = (tmp_path / "plain" / plain["hypnogram"]).read_text().splitlines()[0]
+    assert header == "epoch,onset_seconds,duration_seconds,stage"
+
+
 @pytest.mark.parametrize("codec", ["h264", "mjpeg"])
 def test_video_reads_back_with_pyav(exported, codec):
     import av

@@ -63,6 +63,7 @@ def test_predict_gives_the_stages_test_gives_on_the_same_epochs(tmp_path, export
     (subject_index,) = tester.datamodule.split.test
     entry = tester.datamodule.nights_of([subject_index])[0]
     tested = {int(row["epoch"]): int(row["pred"]) for row in rows}
+    assert "label_true" not in rows[0]  # a recording knows only its hypnogram
 
     _predict(student, tmp_path / "out", "--data.video", str(entry.videos[0]),
              "--data.reference_hypnogram", str(entry.hypnogram))
