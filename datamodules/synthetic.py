@@ -124,9 +124,8 @@ class SyntheticNights(PairedDataModule):
         balanced_sampling: bool = False,
     ) -> None:
         for name, value, low in (
-            ("num_subjects", num_subjects, 1), ("epochs_per_night", epochs_per_night, 20), ("train_nights", train_nights, 1),
-            ("frames", frames, 1),
-            ("frame_size", frame_size, 8), ("sample_rate", sample_rate, 1), ("seed", seed, 0),
+            ("num_subjects", num_subjects, 1), ("epochs_per_night", epochs_per_night, 20),
+            ("train_nights", train_nights, 1), ("frames", frames, 1), ("frame_size", frame_size, 8), ("sample_rate", sample_rate, 1), ("seed", seed, 0),
             ("scorer", 0 if scorer is None else scorer, 0),
         ):  # fmt: skip
             if value < low:
@@ -173,7 +172,7 @@ class SyntheticNights(PairedDataModule):
     def num_train_samples(self) -> int:
         return len(self.split.train) * self.train_nights * self.epochs_per_night
 
-    def nights_of(self, subject: int) -> range:
+    def night_indices(self, subject: int) -> range:
         """The night indices of one subject: ``train_nights`` for a training subject, else night 0."""
         if subject not in self.split.subjects:
             raise KeyError(f"no subject {subject}: this datamodule has subjects {list(self.split.subjects)}")
@@ -181,8 +180,8 @@ class SyntheticNights(PairedDataModule):
 
     def night(self, subject: int, night: int = 0) -> EpochArrays:
         """The epochs of one of a subject's nights (generated on first use, then kept or cached)."""
-        if night not in self.nights_of(subject):
-            raise KeyError(f"subject {subject} has nights {list(self.nights_of(subject))} here, not night {night}")
+        if night not in self.night_indices(subject):
+            raise KeyError(f"subject {subject} has nights {list(self.night_indices(subject))} here, not night {night}")
         from sacd import __version__
 
         args = {**self._night_args, "night": night}
@@ -190,5 +189,5 @@ class SyntheticNights(PairedDataModule):
         return self._store.get(key, lambda: night_epochs(subject=subject, **args))
 
     def make_dataset(self, subjects: tuple[int, ...]) -> Dataset:
-        return EpochDataset([(s, self.night(s, n)) for s in subjects for n in self.nights_of(s)])
+        return EpochDataset([(s, self.night(s, n)) for s in subjects for n in self.night_indices(s)])
 

@@ -5,8 +5,9 @@ teacher config's model, trainer and seed are combined with the student run's own
 teacher and student see the same subject split), hashed, and trained only if that hash has no
 checkpoint yet. ``teacher_data`` may add init args that change only the teacher's training set (more
 nights of the same training subjects, say): the teacher still holds out, and is tested on, exactly
-the student's test subjects and epochs. Two runs that need the same untrained teacher train it once: the second waits on
-the cache entry's lock (:mod:`sacd.folder_locks`) and then finds the teacher there.
+the student's test subjects and epochs. Two runs that need the same untrained teacher train it
+once: the second waits on the cache entry's lock (:mod:`sacd.folder_locks`) and then finds the
+teacher there.
 """
 
 from __future__ import annotations

@@ -153,9 +153,9 @@ def export_night(
 
     with staged(paths.values()) as temps:
         tmp = dict(zip(paths, temps))
-        scored = "stage_true" in night.events  # a scorer's night keeps the latent stages beside its reading
-        write_hypnogram_csv(night.labels, night.epoch_seconds, tmp["hypnogram"],
-                            stages_true=night.stages_true if scored else None)  # fmt: skip
+        # a scorer's night keeps the latent stages beside its reading; an unscored one has no second column
+        stages_true = night.events.get("stage_true")
+        write_hypnogram_csv(night.labels, night.epoch_seconds, tmp["hypnogram"], stages_true=stages_true)
         write_hypnogram_edf(night, tmp["hypnogram_edf"], recording_start)
         write_psg_edf(night, tmp["psg"], recording_start)
         write_video(
@@ -249,10 +249,12 @@ def write_hypnogram_csv(
 ) -> None:
     """Write one row per epoch: epoch, onset_seconds, duration_seconds, stage (W/N1/N2/N3/REM, ``?`` for
     -1, unscored), and with ``stages_true`` a ``stage_true`` column: the latent stage a scorer read."""
-    columns = [*HYPNOGRAM_COLUMNS, *(["stage_true"] if stages_true is not None else [])]
-    stage_columns = [np.asarray(labels)] + ([np.asarray(stages_true)] if stages_true is not None else [])
-    if any(len(column) != len(stage_columns[0]) for column in stage_columns):
-        raise ValueError(f"stages_true has {len(stage_columns[-1])} epochs, labels {len(stage_columns[0])}")
+    columns, stage_columns = list(HYPNOGRAM_COLUMNS), [np.asarray(labels)]
+    if stages_true is not None:
+        if len(stages_true) != len(labels):
+            raise ValueError(f"stages_true has {len(stages_true)} epochs, labels {len(labels)}")
+        columns.append("stage_true")
+        stage_columns.append(np.asarray(stages_true))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
@@ -268,7 +270,8 @@ def read_hypnogram_csv(path: Path, column: str = "stage") -> np.ndarray:
         rows = list(csv.DictReader(handle))
     if rows and column not in rows[0]:
         raise KeyError(f"{path} has no {column!r} column (it has {list(rows[0])})")
-    return np.array([-1 if row[column] == UNSCORED_STAGE else STAGES.index(row[column]) for row in rows], dtype=np.int64)
+    stages = [-1 if row[column] == UNSCORED_STAGE else STAGES.index(row[column]) for row in rows]
+    return np.array(stages, dtype=np.int64)
 
 
 def write_video(

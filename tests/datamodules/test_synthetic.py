@@ -178,7 +178,7 @@ def test_train_nights_add_nights_of_the_training_subjects_only():
     train = three.dataset("train")
     assert len(train) == three.num_train_samples
     subject = three.split.train[0]
-    assert list(three.nights_of(subject)) == [0, 1, 2] and list(three.nights_of(three.split.test[0])) == [0]
+    assert list(three.night_indices(subject)) == [0, 1, 2] and list(three.night_indices(three.split.test[0])) == [0]
     # night 0 is the one-night datamodule's night; nights 1 and 2 are other nights of the same person
     np.testing.assert_array_equal(three.night(subject, 0).eeg, one.night(subject).eeg)
     for night in (1, 2):

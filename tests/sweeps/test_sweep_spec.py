@@ -154,6 +154,7 @@ def test_each_distinct_teacher_is_prepared_once(tmp_path, monkeypatch):
         seeds=[0, 1], folds=2,
     ))  # fmt: skip
     assert prepare_teachers(spec.runs, spec.base, tmp_path / "scratch") == 4  # 2 folds x 2 teacher_data
-    chosen = {(c["data"]["init_args"]["fold"], c["model"]["init_args"]["teacher_data"]["train_nights"]) for c in resolved}
+    chosen = {(c["data"]["init_args"]["fold"], c["model"]["init_args"]["teacher_data"]["train_nights"])
+              for c in resolved}  # fmt: skip
     assert len(resolved) == 4 and chosen == {(0, 1), (0, 3), (1, 1), (1, 3)}
     assert all(c["model"]["class_path"] != "distillers.Vanilla" for c in resolved)  # a teacher-free method trains none
