@@ -24,7 +24,6 @@ from pathlib import Path
 import lightning as L
 import yaml
 
-METHODS = ["Vanilla", "KD", "FitNets", "RKD", "PKT", "SP", "DKD", "CRD", "CCL", "SACD"]
 TEACHER = {"embed_dim": 128, "width": 32, "d_model": 64, "num_heads": 4, "num_layers": 1}  # quick-start teacher
 
 
@@ -94,8 +93,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8, help="batches per epoch")
     parser.add_argument("--epochs", type=int, default=3, help="the first is warm-up and fills the cache")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--methods", nargs="+", default=METHODS, help="names, or NAME:OPTION=VALUE,... for a variant")
+    parser.add_argument("--methods", nargs="+", help="names, or NAME:OPTION=VALUE,... for a variant (default: the zoo)")
     args = parser.parse_args()
+    if args.methods is None:
+        import distillers
+
+        args.methods = distillers.method_names()
     warnings.filterwarnings("ignore")
     logging.getLogger("lightning").setLevel(logging.WARNING)
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)

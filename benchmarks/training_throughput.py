@@ -66,11 +66,7 @@ def distiller_names() -> list[str]:
     """Every distiller class ``distillers`` exports (not the base), Vanilla first."""
     import distillers
 
-    def is_method(name: str) -> bool:
-        value = getattr(distillers, name)
-        return isinstance(value, type) and issubclass(value, distillers.Distiller) and value is not distillers.Distiller
-
-    return sorted(filter(is_method, distillers.__all__), key=lambda name: (name != "Vanilla", name))
+    return distillers.method_names()
 
 
 def fit_throughput(name: str, data: SyntheticNights, teacher: str, args: argparse.Namespace) -> float:

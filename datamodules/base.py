@@ -9,7 +9,8 @@ dataloaders.
 
 Item dict (before collation):
     ``"eeg"``: float32 (channels, samples); ``"video"``: float32 (1, frames, height, width);
-    ``"label"``, ``"subject"``, ``"epoch"``, ``"index"``: int64 scalars; synthetic nights add
+    ``"label"`` (a stage, or ``UNSCORED`` for an item of a night nobody scored: training only),
+    ``"subject"``, ``"epoch"``, ``"index"``: int64 scalars; synthetic nights add
     ``"label_true"`` (int64), the latent stage of which ``"label"`` may be a simulated scorer's reading.
 """
 
@@ -26,7 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from datamodules.sampling import EpochSampler, EvaluationShard
 from datamodules.splits import SubjectSplit
-from datamodules.stages import STAGES
+from datamodules.stages import STAGES, UNSCORED
 
 SplitName = Literal["train", "val", "test"]
 _SPLITS_FOR_STAGE: dict[str | None, tuple[SplitName, ...]] = {
@@ -80,13 +81,21 @@ class PairedDataModule(L.LightningDataModule, abc.ABC):
         num_workers: dataloader worker processes (kept alive between epochs when > 0).
         seed: seed of the training shuffle.
         class_names: stage names in label order.
-        balanced_sampling: draw training epochs with replacement, each stage equally often on
-            average (N1 is ~4% of a night), instead of shuffling.
+        balanced_sampling: draw training epochs with replacement, each scored stage equally often
+            on average (N1 is ~4% of a night), instead of shuffling.
+        unscored_ratio: share of the training draws that are unscored items (label ``UNSCORED``);
+            None mixes them in as they occur. A model that cannot learn from them (the EEG teacher,
+            the Vanilla student: ``learns_from_unscored = False``) always draws scored items only.
+            Any ratio but "as they occur" draws with replacement. An epoch is one draw per training
+            item, scored or not, for every model, so that every method takes the same number of
+            optimisation steps on the same data.
     """
 
     #: init args that shape only how the training set is drawn, never which epochs are validated or
     #: tested: what a teacher may be given beyond its student's data (``Distiller(teacher_data=...)``)
-    training_only_args: ClassVar[frozenset[str]] = frozenset({"batch_size", "num_workers", "balanced_sampling"})
+    training_only_args: ClassVar[frozenset[str]] = frozenset(
+        {"batch_size", "num_workers", "balanced_sampling", "unscored_ratio"}
+    )
 
     def __init__(
         self,
@@ -100,8 +109,11 @@ class PairedDataModule(L.LightningDataModule, abc.ABC):
         seed: int = 0,
         class_names: Sequence[str] = STAGES,
         balanced_sampling: bool = False,
+        unscored_ratio: float | None = None,
     ) -> None:
         super().__init__()
+        if unscored_ratio is not None and not 0.0 <= unscored_ratio < 1.0:
+            raise ValueError(f"unscored_ratio must be None (as they occur) or in [0, 1), got {unscored_ratio}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if num_workers < 0:
@@ -120,6 +132,7 @@ class PairedDataModule(L.LightningDataModule, abc.ABC):
         self.num_workers = num_workers
         self.seed = seed
         self.balanced_sampling = balanced_sampling
+        self.unscored_ratio = unscored_ratio
         self._datasets: dict[SplitName, IndexedDataset] = {}
 
     # -- what subclasses provide ---------------------------------------------------------------
@@ -175,30 +188,59 @@ class PairedDataModule(L.LightningDataModule, abc.ABC):
                     f"{type(self).__name__}: the train dataset has {len(dataset)} items but "
                     f"num_train_samples says {self.num_train_samples}; memory banks rely on them matching"
                 )
+            if name != "train":
+                _refuse_unscored(self, name, dataset)
             self._datasets[name] = dataset
         return self._datasets[name]
 
     def labels(self, name: SplitName) -> torch.Tensor:
-        """(items,) int64 stage of every item of a split, in ``"index"`` order (class-balanced sampling,
-        CRD's other-class negatives)."""
-        dataset = self.dataset(name).dataset
-        labels = getattr(dataset, "labels", None)
-        if labels is None:
-            raise TypeError(f"{type(dataset).__name__} has no `labels` array: give it one (the stage of every item, in order)")
-        return torch.as_tensor(np.asarray(labels), dtype=torch.int64)
+        """(items,) int64 stage of every item of a split (``UNSCORED`` where nobody scored it), in
+        ``"index"`` order (class-balanced sampling, CRD's other-class negatives)."""
+        return _dataset_labels(self.dataset(name))
 
-    def _balancing_weights(self, name: SplitName) -> torch.Tensor:
-        """Per-sample weights that make every stage equally likely to be drawn."""
-        labels = self.labels(name)
-        counts = torch.bincount(labels, minlength=self.num_classes).clamp_min(1)
-        return (1.0 / counts.double())[labels]
+    def training_weights(self, unscored_ratio: float | None) -> torch.Tensor | None:
+        """Per-item draw weights of the training set, or None for a plain shuffle.
+
+        Scored items share ``1 - r`` of the draws (equally per stage with ``balanced_sampling``),
+        unscored items ``r``; ``r`` is ``unscored_ratio``, or their share of the set when None.
+        """
+        if not self.balanced_sampling and getattr(self.dataset("train").dataset, "labels", None) is None:
+            return None  # a dataset that does not list its labels is taken as scored throughout
+        labels = self.labels("train")
+        scored = labels != UNSCORED
+        num_scored = int(scored.sum())
+        if num_scored == 0 and unscored_ratio == 0.0:
+            raise ValueError(
+                f"{type(self).__name__}: no training item is scored, and this model learns from scored items only; "
+                "score at least one training night (e.g. a larger scored_fraction)"
+            )
+        everything_scored = num_scored == len(labels)
+        if not self.balanced_sampling and (unscored_ratio is None or everything_scored):
+            return None
+        ratio = (len(labels) - num_scored) / len(labels) if unscored_ratio is None else unscored_ratio
+        ratio = 0.0 if everything_scored else ratio
+        weights = torch.zeros(len(labels), dtype=torch.double)
+        if num_scored:
+            if self.balanced_sampling:
+                counts = torch.bincount(labels[scored], minlength=self.num_classes).double()
+                present = int((counts > 0).sum())
+                weights[scored] = (1.0 - ratio) / (present * counts[labels[scored]])
+            else:
+                weights[scored] = (1.0 - ratio) / num_scored
+        if num_scored < len(labels):
+            weights[~scored] = (ratio if num_scored else 1.0) / (len(labels) - num_scored)
+        return weights
+
+    def _unscored_ratio_for_model(self) -> float | None:
+        """The ratio of this fit: 0 for a model that cannot learn from unscored items, else ``unscored_ratio``."""
+        model = self.trainer.lightning_module if self.trainer is not None else None
+        return 0.0 if not getattr(model, "learns_from_unscored", True) else self.unscored_ratio
 
     def _loader(self, name: SplitName, shuffle: bool) -> DataLoader:
         dataset = self.dataset(name)
         sampler = None
         if shuffle:  # an order that depends on (seed, epoch) only: a resumed run sees the same batches
-            weights = self._balancing_weights(name) if self.balanced_sampling else None
-            sampler = EpochSampler(len(dataset), self.seed, weights)
+            sampler = EpochSampler(len(dataset), self.seed, self.training_weights(self._unscored_ratio_for_model()))
         elif self._distributed():  # Lightning's padded sampler would count repeated samples in the metrics
             sampler = EvaluationShard(len(dataset), self.trainer.world_size, self.trainer.global_rank)
         # the loader's generator only seeds worker processes; fixed, it never draws from the global stream
@@ -228,3 +270,27 @@ class PairedDataModule(L.LightningDataModule, abc.ABC):
 
     def predict_dataloader(self) -> DataLoader:
         return self._loader("test", shuffle=False)
+
+
+def _dataset_labels(dataset: IndexedDataset) -> torch.Tensor:
+    labels = getattr(dataset.dataset, "labels", None)
+    if labels is None:
+        raise TypeError(
+            f"{type(dataset.dataset).__name__} has no `labels` array: give it one (the stage of every item, in order)"
+        )
+    return torch.as_tensor(np.asarray(labels), dtype=torch.int64)
+
+
+def _refuse_unscored(datamodule: PairedDataModule, name: SplitName, dataset: IndexedDataset) -> None:
+    """Validation and test items are scored: an unscored one cannot be evaluated and would be miscounted."""
+    labels = getattr(dataset.dataset, "labels", None)
+    if labels is None:
+        return
+    unscored = np.flatnonzero(np.asarray(labels) == UNSCORED)
+    if len(unscored):
+        first = dataset[int(unscored[0])]
+        raise ValueError(
+            f"{type(datamodule).__name__}: {len(unscored)} {name} items are unscored (the first: subject "
+            f"{int(first['subject'])}, epoch {int(first['epoch'])}); nights nobody scored are for training only: "
+            "score them, or keep their subjects in the training split"
+        )

@@ -8,6 +8,8 @@ epoch, standardised per night, in memory or memory-mapped from a disk cache.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from torch.utils.data import Dataset
 
@@ -17,7 +19,7 @@ from datamodules.epochs import EpochArrays, EpochStore, epoch_arrays
 from datamodules.generator.assemble import epoch_frame_indices, generate_night
 from datamodules.generator.hypnogram import PROPORTIONS_PRESETS
 from datamodules.splits import subject_split
-from datamodules.stages import STAGES
+from datamodules.stages import STAGES, UNSCORED
 from sacd.hashing import config_hash
 
 
@@ -61,6 +63,17 @@ def night_epochs(
     return epoch_arrays(generated.labels, eeg, video, np.arange(num_epochs) * epoch_seconds, generated.stages_true)
 
 
+def unscored_subjects(train: tuple[int, ...], scored_fraction: float, seed: int) -> frozenset[int]:
+    """The training subjects nobody scored: all but a seeded ``round(scored_fraction * n)`` (at least 1).
+
+    The draw depends on the seed and the training subjects only, and a larger fraction scores a
+    superset of a smaller one's subjects, so fractions compared on one seed differ only in labels.
+    """
+    scored = max(1, int(round(scored_fraction * len(train))))
+    order = np.random.default_rng([seed, 0x5C0_12ED]).permutation(sorted(train))
+    return frozenset(int(s) for s in order[scored:])
+
+
 class SyntheticNights(PairedDataModule):
     """Seeded synthetic nights of ``num_subjects`` subjects, split subject-wise.
 
@@ -87,15 +100,22 @@ class SyntheticNights(PairedDataModule):
         frame_size: frame height and width in pixels.
         video_fps: frame rate of the underlying night video, in Hz.
         proportions: stage-mix preset ("paper", "healthy") or five target proportions.
-        scorer: None labels every epoch with the generator's latent stage; ``i >= 0`` labels it with
-            simulated human scorer ``i``'s reading, which agrees with another scorer's at the AASM
-            inter-scorer rates (W 84 %, N1 63 %, N2 85 %, N3 67 %, REM 91 %), so that stagers trained
-            and tested on it meet the ceiling real ones meet against human hypnograms.
+        scored_fraction: share of the training subjects whose nights were scored (a seeded choice of
+            whole subjects, at least one); the others' items carry the label ``UNSCORED`` (their
+            latent stages stay in ``label_true``), as the many nights a lab records but never scores.
+            Validation and test subjects are always scored.
+        scorer: whose hypnogram labels the epochs: simulated human scorer ``i >= 0`` (default 0), who
+            agrees with another scorer at the AASM inter-scorer rates (W 84 %, N1 63 %, N2 85 %, N3 67 %,
+            REM 91 %), mostly at stage changes and on epochs whose signals are ambiguous, so that
+            stagers trained and tested on it meet the ceiling real ones meet against human
+            hypnograms; None for the generator's latent stages (always in ``label_true``).
         seed: seeds the nights, the split and the training shuffle.
         cache_dir: folder for the memory-mapped epoch cache (None keeps nights in memory).
         batch_size: items per batch.
         num_workers: dataloader workers.
-        balanced_sampling: sample training epochs so that every stage is drawn equally often.
+        balanced_sampling: sample training epochs so that every scored stage is drawn equally often.
+        unscored_ratio: share of training draws from unscored items (None: as they occur; see
+            :class:`datamodules.PairedDataModule`).
     """
 
     training_only_args = PairedDataModule.training_only_args | {"train_nights"}
@@ -105,6 +125,7 @@ class SyntheticNights(PairedDataModule):
         num_subjects: int = 10,
         epochs_per_night: int = 120,
         train_nights: int = 1,
+        scored_fraction: float = 1.0,
         val_subjects: int = 2,
         test_subjects: int = 2,
         num_folds: int = 0,
@@ -116,12 +137,13 @@ class SyntheticNights(PairedDataModule):
         frame_size: int = 112,
         video_fps: float = 5.0,
         proportions: str | tuple[float, ...] = "paper",
-        scorer: int | None = None,
+        scorer: int | None = 0,
         seed: int = 0,
         cache_dir: str | None = None,
         batch_size: int = 32,
         num_workers: int = 0,
         balanced_sampling: bool = False,
+        unscored_ratio: float | None = None,
     ) -> None:
         for name, value, low in (
             ("num_subjects", num_subjects, 1), ("epochs_per_night", epochs_per_night, 20),
@@ -130,6 +152,8 @@ class SyntheticNights(PairedDataModule):
         ):  # fmt: skip
             if value < low:
                 raise ValueError(f"{name} must be >= {low}, got {value}")
+        if not 0.0 < scored_fraction <= 1.0:
+            raise ValueError(f"scored_fraction must be in (0, 1], got {scored_fraction}: at least one training subject is scored")
         if epoch_seconds <= 0 or video_fps <= 0:
             raise ValueError(f"epoch_seconds and video_fps must be > 0, got {epoch_seconds} and {video_fps}")
         if frames > epoch_seconds * video_fps:
@@ -149,10 +173,12 @@ class SyntheticNights(PairedDataModule):
             seed=seed,
             class_names=STAGES,
             balanced_sampling=balanced_sampling,
+            unscored_ratio=unscored_ratio,
         )
         self.save_hyperparameters()
         self.epochs_per_night = epochs_per_night
         self.train_nights = train_nights
+        self.unscored_subjects = unscored_subjects(self.split.train, scored_fraction, seed)
         self._night_args = dict(
             seed=seed,
             night=0,
@@ -186,7 +212,11 @@ class SyntheticNights(PairedDataModule):
 
         args = {**self._night_args, "night": night}
         key = f"sub-{subject:03d}-{config_hash({'night': args, 'version': __version__, 'arrays': CACHED_ARRAYS})}"
-        return self._store.get(key, lambda: night_epochs(subject=subject, **args))
+        arrays = self._store.get(key, lambda: night_epochs(subject=subject, **args))
+        if subject not in self.unscored_subjects:
+            return arrays
+        true = arrays.labels if arrays.labels_true is None else arrays.labels_true
+        return dataclasses.replace(arrays, labels=np.full_like(arrays.labels, UNSCORED), labels_true=true)
 
     def make_dataset(self, subjects: tuple[int, ...]) -> Dataset:
         return EpochDataset([(s, self.night(s, n)) for s in subjects for n in self.night_indices(s)])

@@ -1,9 +1,11 @@
 """The base of every distiller: a video student taught by a frozen EEG teacher.
 
 A method is one small subclass. It declares its extra parameters in ``__init__`` and implements
-``distill``, returning a dict of named losses. The base does everything else: loading and freezing
+``distill``, returning a dict of named losses, and names in ``label_terms`` the losses that need
+labels (:mod:`distillers.label_use`). The base does everything else: loading and freezing
 the teacher, keeping it out of the student's checkpoint, running both networks (with feature taps
-where a method asks for them), weighting and logging the losses, and evaluating the student on
+where a method asks for them), applying each loss to the items it can use when some nights were never scored, weighting and
+logging the losses, and evaluating the student on
 video alone.
 """
 
@@ -19,6 +21,7 @@ import torch
 from torch import nn
 
 from distillers.heads import Projection
+from distillers.label_use import LABEL_USES, UNSCORED_LABEL_RULES, LabelUse, UnscoredLabels, items_of, mean_over, stages_of
 from distillers.memory import IndexedBank
 from distillers.nonfinite import NonFiniteLossWatch
 from distillers.teacher_cache import TAP_DTYPES, TeacherOutputCache
@@ -67,16 +70,30 @@ class Distiller(StagingModule):
             batch.
         cached_tap_precision: storage dtype of cached teacher feature maps (``float32``, ``float16``
             or ``bfloat16``); embeddings and logits are always cached in float32.
+        unscored_labels: the stage that label-aware terms (``"staged"`` in ``label_terms``) give an
+            item nobody scored: ``"teacher"``, the teacher's predicted stage, or ``"ignore"``, leaving
+            the item out of those terms. Cross-entropy never sees unscored items either way.
         **kwargs: data spec, optimizer and lr_scheduler (see :class:`sacd.StagingModule`).
     """
 
     #: weights of the losses ``distill`` returns, as the method's paper sets them
     default_loss_weights: ClassVar[dict[str, float]] = {"ce": 1.0}
+    #: losses that need labels, and which items they may use (see :mod:`distillers.label_use`);
+    #: every other loss is label-free and sees every item
+    label_terms: ClassVar[dict[str, LabelUse]] = {"ce": "scored"}
     #: False for methods that train the student alone (the Vanilla baseline)
     uses_teacher: ClassVar[bool] = True
+    #: whether items nobody scored help this method; a method without (Vanilla) draws scored items only
+    learns_from_unscored: ClassVar[bool] = True
     #: module paths whose outputs ``distill`` receives in ``Outputs.taps``
     student_taps: tuple[str, ...] = ()
     teacher_taps: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        odd = {name: use for name, use in cls.label_terms.items() if use not in LABEL_USES}
+        if odd:
+            raise TypeError(f"{cls.__name__}.label_terms gives {odd}; each loss's label use is one of {list(LABEL_USES)}")
 
     def __init__(
         self,
@@ -89,9 +106,13 @@ class Distiller(StagingModule):
         loss_weights: dict[str, float] | None = None,
         cache_teacher_outputs: bool = True,
         cached_tap_precision: str = "float16",
+        unscored_labels: UnscoredLabels = "teacher",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if unscored_labels not in UNSCORED_LABEL_RULES:
+            raise ValueError(f"unscored_labels must be one of {list(UNSCORED_LABEL_RULES)}, got {unscored_labels!r}")
+        self.unscored_labels = unscored_labels
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the student module itself is saved in the state dict
             self.save_hyperparameters()
@@ -116,7 +137,12 @@ class Distiller(StagingModule):
 
     # -- what a method provides --------------------------------------------------------------
     def distill(self, student: Outputs, teacher: Outputs | None, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Return the method's named losses for one training batch (weighted and summed by the base)."""
+        """Return the method's named losses for one training batch (weighted and summed by the base).
+
+        ``batch["label"]`` is the scorer's stage or ``UNSCORED``; ``batch["stage"]`` is the stage for
+        label-aware terms (see ``unscored_labels``). A loss may be a scalar or per item (B,), which
+        the base averages over the items ``label_terms`` allows it.
+        """
         raise NotImplementedError
 
     # -- what a method may ask of the base ---------------------------------------------------
@@ -191,22 +217,48 @@ class Distiller(StagingModule):
                 "or model.init_args.teacher_config (trained once and cached)."
             )
 
-    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+    def training_losses(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The method's named losses for one training batch, each over the items it can use (scalars)."""
         student = self.student_outputs(batch["video"])
         teacher = self.training_teacher_outputs(batch) if self.teacher is not None else None
-        losses = self.distill(student, teacher, batch)
-        unknown = self.overridden_losses - set(losses)
+        return self.applied_losses(student, teacher, batch)
+
+    def applied_losses(self, student: Outputs, teacher: Outputs | None, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``distill``'s losses for these outputs, each over the items it can use (scalars)."""
+        teacher_logits = teacher.logits if teacher is not None else None
+        batch = {**batch, "stage": stages_of(batch["label"], teacher_logits, self.unscored_labels)}
+        returned = self.distill(student, teacher, batch)
+        unknown = self.overridden_losses - set(returned)
         if unknown:
             raise ValueError(
                 f"loss_weights names {sorted(unknown)}, but {type(self).__name__} returns the losses "
-                f"{sorted(losses)}. Fix model.init_args.loss_weights."
+                f"{sorted(returned)}. Fix model.init_args.loss_weights."
             )
+        return {name: self._reduced(name, value, batch) for name, value in returned.items()}
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        losses = self.training_losses(batch)
         total = sum(self.loss_weights.get(name, 1.0) * value for name, value in losses.items())
         self.loss_watch.watch(self, total, losses, batch, batch_idx)  # raises once a step's loss is known to be bad
         batch_size = len(batch["label"])
         self.log_dict({f"train/{name}": value.detach() for name, value in losses.items()}, batch_size=batch_size)
         self.log("train/loss", total, prog_bar=True, batch_size=batch_size)
         return total
+
+    def _reduced(self, name: str, value: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """One loss as a scalar: a per-item loss averaged over the items its label use allows."""
+        use = self.label_terms.get(name)
+        if value.ndim == 0:
+            if use in ("scored", "unscored"):
+                raise TypeError(
+                    f"{type(self).__name__}.distill returns {name!r} as a scalar, but label_terms gives it {use} items "
+                    "only: return it per item (shape (B,), e.g. distillers.label_use.item_cross_entropy)"
+                )
+            return value
+        if value.shape != batch["label"].shape:
+            raise ValueError(f"{type(self).__name__}.distill: loss {name!r} has shape {tuple(value.shape)}; "
+                             f"a loss is a scalar or one value per item {tuple(batch['label'].shape)}")  # fmt: skip
+        return mean_over(value, items_of(use, batch))
 
     def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """Keep a training batch's sample ids on the host too (as numpy, which the transfer leaves alone)."""

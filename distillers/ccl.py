@@ -12,11 +12,11 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from distillers.base import Distiller, Outputs
 from distillers.heads import CompositionHead
+from distillers.label_use import LabelUse, item_cross_entropy
 from distillers.losses import CCLContrastLoss, SymmetricKLLoss
 
 
@@ -35,7 +35,9 @@ class CCL(Distiller):
     and 512), the student embedding is first mapped to the teacher's width by a linear layer
     (``align``, trained with the student); with equal widths there is none. An anchor whose keys all
     share its class scores 0 for the other-class mean, where the release divides by zero. The
-    symmetric KL is exact, without the release's 1e-10 inside its logarithm.
+    symmetric KL is exact, without the release's 1e-10 inside its logarithm. Items nobody scored
+    (which the release does not know) take part in the contrast with the teacher's predicted stage
+    (``unscored_labels: teacher``) or not at all (``ignore``), and in the JSD always.
 
     Args:
         student: the video network.
@@ -43,6 +45,7 @@ class CCL(Distiller):
     """
 
     default_loss_weights: ClassVar[dict[str, float]] = {"ce": 1.0, "compose": 1.0, "contrast": 1.0, "jsd": 0.5}
+    label_terms: ClassVar[dict[str, LabelUse]] = {"ce": "scored", "compose": "scored", "contrast": "staged"}
 
     def __init__(self, student: nn.Module, temperature: float = 0.5, **kwargs: Any) -> None:
         super().__init__(student, **kwargs)
@@ -53,18 +56,18 @@ class CCL(Distiller):
         self.jsd_loss = SymmetricKLLoss(1.0)
 
     def distill(self, student: Outputs, teacher: Outputs | None, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        labels = batch["label"]
+        labels, stages = batch["label"], batch["stage"]
         video, eeg = self.align(student.features), teacher.features.detach()
         composed_logits, composed = self.composition(eeg, video)
         head_logits, head_composed = self.composition(eeg, video.detach())  # trains the head alone
         contrast = (
-            self._both_ways(video, composed, labels)
-            + self._both_ways(video, eeg, labels)
-            + self._both_ways(head_composed, eeg, labels)
+            self._both_ways(video, composed, stages)
+            + self._both_ways(video, eeg, stages)
+            + self._both_ways(head_composed, eeg, stages)
         )
         return {
-            "ce": F.cross_entropy(student.logits, labels),
-            "compose": F.cross_entropy(head_logits, labels),
+            "ce": item_cross_entropy(student.logits, labels),
+            "compose": item_cross_entropy(head_logits, labels),
             "contrast": contrast,
             "jsd": self.jsd_loss(student.logits, composed_logits),
         }

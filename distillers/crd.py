@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from distillers.base import Distiller, Outputs
+from distillers.label_use import UNSCORED, LabelUse, item_cross_entropy
 from distillers.losses import CRDNCELoss
 from distillers.memory import IndexedBank
 
@@ -30,7 +30,10 @@ class CRD(Distiller):
 
     Departures: bank slots start as random unit vectors (RepDistiller: uniform in +-1/sqrt(D/3)).
     The negatives are drawn from the labels of the training set, which :meth:`on_fit_start` reads
-    from the datamodule (:meth:`set_train_labels` for use without a trainer).
+    from the datamodule (:meth:`set_train_labels` for use without a trainer). With nights nobody
+    scored, only scored samples are drawn as negatives (an unscored sample's class is unknown when
+    the draw is set up); an unscored anchor draws them by the teacher's predicted stage
+    (``unscored_labels: teacher``) or is left out of the term (``ignore``).
 
     Args:
         student: the video network.
@@ -45,6 +48,7 @@ class CRD(Distiller):
     """
 
     default_loss_weights: ClassVar[dict[str, float]] = {"ce": 1.0, "crd": 0.8}
+    label_terms: ClassVar[dict[str, LabelUse]] = {"ce": "scored", "crd": "staged"}
 
     def __init__(
         self,
@@ -83,13 +87,15 @@ class CRD(Distiller):
             self.set_train_labels(datamodule.labels("train"))
 
     def set_train_labels(self, labels: torch.Tensor) -> None:
-        """Index, per class, the training samples of the other classes (``labels[i]``: stage of sample i)."""
+        """Index, per class, the scored training samples of the other classes (``labels[i]``: stage of
+        sample i, or ``UNSCORED``)."""
         labels = torch.as_tensor(labels, dtype=torch.long).cpu()
         if len(labels) != self.num_train_samples:
             raise ValueError(f"got {len(labels)} training labels for num_train_samples={self.num_train_samples}")
-        rows = [(labels != stage).nonzero().flatten() for stage in range(self.num_classes)]
+        scored = labels != UNSCORED
+        rows = [((labels != stage) & scored).nonzero().flatten() for stage in range(self.num_classes)]
         counts = torch.tensor([len(row) for row in rows])
-        present = torch.unique(labels).tolist()
+        present = torch.unique(labels[scored]).tolist()
         if any(counts[stage] == 0 for stage in present):
             raise ValueError("every training sample has the same stage: CRD has no other-class negatives to draw; "
                              "set negatives: uniform")  # fmt: skip
@@ -100,15 +106,17 @@ class CRD(Distiller):
         self.other_class_slots, self.other_class_counts = table.to(device), counts.to(device)
 
     def distill(self, student: Outputs, teacher: Outputs | None, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        ids, labels = batch["index"], batch["label"]
+        ids, stages = batch["index"], batch["stage"]
         v, e = self.embed_student(student.features), self.embed_teacher(teacher.features)
-        drawn = self._draw_negatives(ids, labels)
-        positive = (self.teacher_bank.labels[drawn] == labels[:, None]) if self.class_conditional else None
-        crd = self._nce(v, self.teacher_bank, ids, drawn, positive, self.nce_student_anchor)
-        crd = crd + self._nce(e, self.student_bank, ids, drawn, positive, self.nce_teacher_anchor)
-        self.student_bank.update(v, labels, ids)
-        self.teacher_bank.update(e, labels, ids)
-        return {"ce": F.cross_entropy(student.logits, labels), "crd": crd}
+        drawn = self._draw_negatives(ids, stages)
+        positive = (self.teacher_bank.labels[drawn] == stages[:, None]) if self.class_conditional else None
+        # uniform negatives need no class: then every anchor counts, staged or not
+        anchors = None if self.negatives == "uniform" and not self.class_conditional else stages != UNSCORED
+        crd = self._nce(v, self.teacher_bank, ids, drawn, positive, anchors, self.nce_student_anchor)
+        crd = crd + self._nce(e, self.student_bank, ids, drawn, positive, anchors, self.nce_teacher_anchor)
+        self.student_bank.update(v, stages, ids)
+        self.teacher_bank.update(e, stages, ids)
+        return {"ce": item_cross_entropy(student.logits, batch["label"]), "crd": crd}
 
     def _draw_negatives(self, ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """(B, K) bank slots per anchor: other classes' samples, or any sample but the anchor's own."""
@@ -117,6 +125,7 @@ class CRD(Distiller):
         if not len(self.other_class_counts):
             raise RuntimeError("CRD's other-class negatives need the training labels: call set_train_labels(labels) "
                                "first (a fit does it from the datamodule)")  # fmt: skip
+        labels = labels.clamp_min(0)  # an UNSCORED anchor draws some class's negatives and is left out of the loss
         counts = self.other_class_counts[labels].unsqueeze(1)
         uniform = torch.rand(len(labels), self.num_negatives, device=labels.device)
         positions = torch.minimum((uniform * counts).long(), counts - 1)
@@ -124,10 +133,10 @@ class CRD(Distiller):
 
     @staticmethod
     def _nce(anchor: torch.Tensor, bank: IndexedBank, ids: torch.Tensor, drawn: torch.Tensor,
-             positive: torch.Tensor | None, loss: CRDNCELoss) -> torch.Tensor:
+             positive: torch.Tensor | None, anchors: torch.Tensor | None, loss: CRDNCELoss) -> torch.Tensor:
         """Score anchors against their own and their drawn bank entries (before this step's update), then NCE."""
         entries = bank.features.to(anchor.dtype, copy=True)  # a copy: the bank is updated before backward
         scores = anchor @ entries.T  # (B, N): every entry once
         scored = torch.cat([scores.gather(1, ids[:, None]), scores.gather(1, drawn)], dim=1)
         mask = None if positive is None else torch.cat([torch.ones_like(positive[:, :1]), positive], dim=1)
-        return loss(scored, mask)
+        return loss(scored, mask, anchor_mask=anchors)

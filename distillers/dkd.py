@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from distillers.base import Distiller, Outputs
+from distillers.label_use import LabelUse, item_cross_entropy
 from distillers.losses.dkd import DKDLoss
 
 
@@ -17,7 +17,9 @@ class DKD(Distiller):
 
     Source: Zhao, Cui, Song, Qiu and Liang, "Decoupled Knowledge Distillation" (CVPR 2022) and its
     code (mdistiller): alpha, beta, T, cross-entropy weight 1 and the linear warm-up over 20 epochs
-    (epochs counted from 1). Departures: none.
+    (epochs counted from 1). Departures: none. The target class of an item nobody scored is the
+    teacher's predicted stage (``unscored_labels: teacher``) or the item is left out of TCKD and
+    NCKD (``ignore``).
 
     Args:
         student: the video network.
@@ -26,13 +28,14 @@ class DKD(Distiller):
     """
 
     default_loss_weights: ClassVar[dict[str, float]] = {"ce": 1.0, "tckd": 1.0, "nckd": 8.0}
+    label_terms: ClassVar[dict[str, LabelUse]] = {"ce": "scored", "tckd": "staged", "nckd": "staged"}
 
     def __init__(self, student: nn.Module, temperature: float = 4.0, warmup_epochs: int = 20, **kwargs: Any) -> None:
         super().__init__(student, **kwargs)
-        self.dkd_loss = DKDLoss(temperature)
+        self.dkd_loss = DKDLoss(temperature, reduction="none")
         self.warmup_epochs = warmup_epochs
 
     def distill(self, student: Outputs, teacher: Outputs | None, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         ramp = min((self.current_epoch + 1) / max(self.warmup_epochs, 1), 1.0)
-        tckd, nckd = self.dkd_loss(student.logits, teacher.logits, batch["label"])
-        return {"ce": F.cross_entropy(student.logits, batch["label"]), "tckd": ramp * tckd, "nckd": ramp * nckd}
+        tckd, nckd = self.dkd_loss(student.logits, teacher.logits, batch["stage"])
+        return {"ce": item_cross_entropy(student.logits, batch["label"]), "tckd": ramp * tckd, "nckd": ramp * nckd}

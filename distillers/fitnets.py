@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from distillers.base import Distiller, Outputs
+from distillers.label_use import item_cross_entropy
 from distillers.losses import HintLoss
 from sacd.taps import feature_taps
 
@@ -73,5 +73,5 @@ class FitNets(Distiller):
         (student_hint,) = student.taps.values()
         (teacher_hint,) = teacher.taps.values()
         in_hint_stage = self.current_epoch < self.hint_epochs
-        ce = F.cross_entropy(student.logits, batch["label"])
+        ce = item_cross_entropy(student.logits, batch["label"])
         return {"ce": ce * 0.0 if in_hint_stage else ce, "hint": self.hint_loss(student_hint, teacher_hint)}

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from distillers.base import Distiller, Outputs
+from distillers.label_use import item_cross_entropy
 from distillers.losses import KDLoss
 
 
@@ -31,6 +31,6 @@ class KD(Distiller):
 
     def distill(self, student: Outputs, teacher: Outputs | None, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {
-            "ce": F.cross_entropy(student.logits, batch["label"]),
+            "ce": item_cross_entropy(student.logits, batch["label"]),
             "kd": self.kd_loss(student.logits, teacher.logits),
         }

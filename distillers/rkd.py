@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
-import torch.nn.functional as F
 
 from distillers.base import Distiller, Outputs
+from distillers.label_use import item_cross_entropy
 from distillers.losses import RKDLoss
 
 
@@ -23,4 +23,4 @@ class RKD(Distiller):
 
     def distill(self, student: Outputs, teacher: Outputs | None, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         distance, angle = self.rkd_loss(student.features, teacher.features)
-        return {"ce": F.cross_entropy(student.logits, batch["label"]), "distance": distance, "angle": angle}
+        return {"ce": item_cross_entropy(student.logits, batch["label"]), "distance": distance, "angle": angle}

@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from distillers.base import Distiller, Outputs
 from distillers.heads import CompositionHead
+from distillers.label_use import LabelUse, item_cross_entropy
 from distillers.losses import BankTripletLoss, GraphSimilarityLoss, LabelAwareNCELoss, SimilarityGraphKLLoss, SymmetricKLLoss
 from distillers.memory import IndexedBank
 
@@ -44,6 +44,9 @@ class SACD(Distiller):
       graphs as similar, so it is the option, not the default.
     - The ``logits`` term compares the student with the EEG teacher (the release compares it with
       the composition head's logits, as CCL does).
+    - Items nobody scored (the paper's data is fully scored): ``ce`` and ``compose`` leave them out;
+      the contrast gives them the teacher's predicted stage (``unscored_labels: teacher``) or leaves
+      them out as anchors and keys (``ignore``); ``structure`` and ``logits`` use every item.
 
     Args:
         student: the video network.
@@ -69,6 +72,7 @@ class SACD(Distiller):
     default_loss_weights: ClassVar[dict[str, float]] = {
         "ce": 1.0, "compose": 1.0, "contrast": 1.0, "structure": 1.0, "logits": 0.5,
     }
+    label_terms: ClassVar[dict[str, LabelUse]] = {"ce": "scored", "compose": "scored", "contrast": "staged"}
 
     def __init__(
         self,
@@ -127,11 +131,11 @@ class SACD(Distiller):
         labels, eeg = batch["label"], teacher.features.detach()
         losses = {}
         if "ce" in self.terms:
-            losses["ce"] = F.cross_entropy(student.logits, labels)
+            losses["ce"] = item_cross_entropy(student.logits, labels)
         if "compose" in self.terms:
-            losses["compose"] = F.cross_entropy(self.composition(eeg, student.features)[0], labels)
+            losses["compose"] = item_cross_entropy(self.composition(eeg, student.features)[0], labels)
         if "contrast" in self.terms:
-            losses["contrast"] = self._contrast(student.features, eeg, labels, batch["index"])
+            losses["contrast"] = self._contrast(student.features, eeg, batch["stage"], batch["index"])
         if "structure" in self.terms:
             losses["structure"] = self.structure_loss(student.features, eeg)
         if "logits" in self.terms:

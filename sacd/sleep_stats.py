@@ -20,10 +20,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from sacd.stages import STAGES
+from sacd.stages import STAGES, UNSCORED
 
 WAKE = 0
-UNSCORED = -1
 
 
 @dataclass

@@ -40,6 +40,9 @@ class StagingModule(L.LightningModule):
 
     #: the folder a logger with no ``name`` writes this model's runs to (None: the class name in lower case)
     run_name: ClassVar[str | None] = None
+    #: whether training items nobody scored (label ``UNSCORED``) help this model; the datamodule draws
+    #: scored items only for a model without
+    learns_from_unscored: ClassVar[bool] = False
 
     def __init__(
         self,

@@ -55,7 +55,27 @@ def build_parser() -> argparse.ArgumentParser:
         default="paper",
         help="stage mix: the paper's (much wake) or a healthy adult's night (default paper)",
     )
+    parser.add_argument(
+        "--scorer",
+        type=_scorer,
+        default=0,
+        help="whose hypnogram is exported: a simulated human scorer's number (default 0; the AASM inter-scorer "
+        "agreement against any other number), or 'latent' for the generator's latent stages. A scored "
+        "night's CSV keeps the latent stages in a stage_true column",
+    )
     return parser
+
+
+def _scorer(text: str) -> int | None:
+    if text.strip().lower() in ("latent", "none"):
+        return None
+    try:
+        number = int(text)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"expected a scorer number >= 0 or 'latent', got {text!r}")
+    return number
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -101,6 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 video_fps=args.fps,
                 video_size=(args.size, args.size),
                 proportions=args.proportions,
+                scorer=args.scorer,
             )
             row = export_night(
                 night, out_dir, video_codec=args.codec, overwrite=args.overwrite, progress=frames_bar.update

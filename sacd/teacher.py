@@ -13,6 +13,7 @@ from sacd.hashing import file_sha256
 from sacd.models import AttnSleep
 from sacd.safe_checkpoints import UnsafeCheckpointError, load_checkpoint
 from sacd.staging import StagingModule
+from sacd.stages import UNSCORED
 
 
 class EEGTeacher(StagingModule):
@@ -65,7 +66,9 @@ class EEGTeacher(StagingModule):
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         logits = self.net(batch["eeg"])
-        loss = F.cross_entropy(logits, batch["label"], label_smoothing=self.label_smoothing)
+        labels = batch["label"]  # scored items only are drawn for the teacher; any other is left out here too
+        per_item = F.cross_entropy(logits, labels, ignore_index=UNSCORED, reduction="none", label_smoothing=self.label_smoothing)
+        loss = per_item.sum() / (labels != UNSCORED).sum().clamp_min(1)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(logits))
         return loss
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from datamodules.generator.eeg import DEFAULT_CHANNELS, channel_type, simulate_psg
+from datamodules.generator.eeg import DEFAULT_CHANNELS, channel_type, scoring_cues, simulate_psg
 from datamodules.generator.hypnogram import simulate_hypnogram
 from datamodules.generator.night import SyntheticNight
 from datamodules.generator.scorer import score_night
@@ -92,7 +92,9 @@ def generate_night(
     events = motion.ground_truth()
     if scorer is not None:
         events["stage_true"] = labels
-        labels = score_night(labels, night_rng(seed, subject, night, _SCORER, scorer))
+        # the scorer reads the PSG's cues: the first draws of the PSG stream, replayed from its seed
+        cues = scoring_cues(labels, night_rng(seed, subject, night, _PSG), sample_rate=sample_rate, epoch_seconds=epoch_seconds)
+        labels = score_night(labels, night_rng(seed, subject, night, _SCORER, scorer), cues=cues)
     return SyntheticNight(
         subject=int(subject),
         night=int(night),

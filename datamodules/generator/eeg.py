@@ -148,6 +148,48 @@ def _two_state(stage_per_s: np.ndarray, means: dict[int, tuple[float, float]], r
     return out
 
 
+def _night_seconds(num_epochs: int, sample_rate: float, epoch_seconds: float) -> int:
+    return int(np.ceil(num_epochs * int(round(epoch_seconds * sample_rate)) / float(sample_rate)))
+
+
+def _epoch_states(stage: np.ndarray, num_epochs: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    """The night's first draws, made before any signal: per-epoch gain jitter (epochs, components),
+    per-second N3 depth and eyes-closed state. They shape what a scorer sees (:func:`scoring_cues`)."""
+    jitter = np.exp(rng.normal(0.0, 0.15, size=(num_epochs, len(_COMPONENTS))))
+    depth = _smooth(np.exp(rng.normal(0.0, 0.2, size=len(stage))), 20.0)  # N3 deepens and lightens
+    eyes_closed = _two_state(stage, _EYES_CLOSED_S, rng)
+    return jitter, depth, eyes_closed
+
+
+def _alpha_gain(stage: np.ndarray, eyes_closed: np.ndarray) -> np.ndarray:
+    return np.where(eyes_closed | (stage >= N2), 1.0, _ALPHA_EYES_OPEN)
+
+
+def scoring_cues(
+    labels: np.ndarray, rng: np.random.Generator, *, sample_rate: float = 128.0, epoch_seconds: float = 30.0
+) -> np.ndarray:
+    """(epochs, 2) strength of the two cues AASM staging hinges on, as the PSG of ``rng`` carries them.
+
+    Column 0 is the epoch's slow-wave amplitude (relative to its stage's; N3 against N2 at the 20 %
+    rule), column 1 its alpha amplitude (W against N1 at the 50 % rule), both as the signal gains
+    :func:`simulate_psg` draws first from the same ``rng`` (pass a generator in the same state), so
+    they never depend on the channels or sampling rate a datamodule asks for.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    seconds = _night_seconds(len(labels), sample_rate, epoch_seconds)
+    epoch_of_second = np.minimum((np.arange(seconds) / epoch_seconds).astype(np.int64), len(labels) - 1)
+    stage = labels[epoch_of_second]
+    jitter, depth, eyes_closed = _epoch_states(stage, len(labels), rng)
+    counts = np.maximum(np.bincount(epoch_of_second, minlength=len(labels)), 1)
+
+    def per_epoch(per_second: np.ndarray) -> np.ndarray:
+        return np.bincount(epoch_of_second, weights=per_second, minlength=len(labels)) / counts
+
+    slow = jitter[:, _COMPONENTS.index("slow")] * np.where(labels == N3, per_epoch(depth), 1.0)
+    alpha = jitter[:, _COMPONENTS.index("alpha")] * per_epoch(_alpha_gain(stage, eyes_closed))
+    return np.stack([slow, alpha], axis=1)
+
+
 def simulate_psg(
     labels: np.ndarray,
     profile: SubjectProfile,
@@ -170,21 +212,19 @@ def simulate_psg(
         raise ValueError("labels must be a non-empty 1-D array of stages 0..4 (W, N1, N2, N3, REM)")
     fs = float(sample_rate)
     n = len(labels) * int(round(per_epoch))
-    seconds = int(np.ceil(n / fs))
+    seconds = _night_seconds(len(labels), sample_rate, epoch_seconds)
     stage = labels[np.minimum((np.arange(seconds) / epoch_seconds).astype(np.int64), len(labels) - 1)]
     t_s = np.arange(seconds) + 0.5
     t = np.arange(n, dtype=np.float64) / fs
 
     # Per-second gains: stage table x epoch-to-epoch jitter x subject traits x within-stage states.
-    jitter = np.exp(rng.normal(0.0, 0.15, size=(len(labels), len(_COMPONENTS))))
+    jitter, depth, eyes_closed = _epoch_states(stage, len(labels), rng)
     gains = (_STAGE_UV[labels] * jitter)[np.minimum((t_s / epoch_seconds).astype(np.int64), len(labels) - 1)].T
     gains *= profile.eeg_scale
     slow_row = _COMPONENTS.index("slow")
     gains[slow_row] *= np.sqrt(profile.n3_propensity)  # slow-wave amplitude falls with age
-    depth = _smooth(np.exp(rng.normal(0.0, 0.2, size=seconds)), 20.0)  # N3 deepens and lightens
     gains[slow_row] *= np.where(stage == N3, depth, 1.0)
-    eyes_closed = _two_state(stage, _EYES_CLOSED_S, rng)
-    gains[_COMPONENTS.index("alpha")] *= np.where(eyes_closed | (stage >= N2), 1.0, _ALPHA_EYES_OPEN)
+    gains[_COMPONENTS.index("alpha")] *= _alpha_gain(stage, eyes_closed)
     envelopes = _smooth(gains, 3.0)
 
     # Night-long components, two independent sources each, mixed per channel (correlated channels).

@@ -9,9 +9,12 @@ kappa 1; real EEG stagers land near kappa 0.8 against one human scorer for this 
 The model: every epoch ``e`` of latent stage ``s`` has one *reading distribution*, shared by all
 scorers (an ambiguous epoch is ambiguous to everyone): the latent stage with probability
 ``1 - q_e`` and a neighbouring stage with probability ``q_e``. The ambiguity is
-``q_e = k_s * w_e``, where ``w_e`` is :data:`TRANSITION_WEIGHT` for an epoch next to a stage change
-(whose alternative is mostly the stage across the change) and 1 inside a run (whose alternative
-follows :data:`CONFUSION_DIRECTIONS`). The five ``k_s`` are solved per night so that two scorers
+``q_e = k_s * w_e * c_e``, where ``w_e`` is :data:`TRANSITION_WEIGHT` for an epoch next to a stage
+change (whose alternative is mostly the stage across the change) and 1 inside a run (whose
+alternative follows :data:`CONFUSION_DIRECTIONS`), and ``c_e`` says how ambiguous the epoch's own
+signals are (:func:`cue_ambiguity`, from the PSG's slow-wave and alpha amplitudes): an N3 epoch
+with weak slow waves, an N2 epoch with strong ones, a W epoch with little alpha are read as the
+neighbouring stage more often, and mostly as that stage. The five ``k_s`` are solved per night so that two scorers
 drawing independently from these distributions agree, stage by stage, at the published rates in
 expectation. Agreement on stage ``s`` is the share of the epochs of latent stage ``s`` that two
 scorers read alike: the programme compared each scorer with a reference scoring of each epoch, and
@@ -42,15 +45,45 @@ CONFUSION_DIRECTIONS = np.array(
 TRANSITION_WEIGHT = 4.0
 #: Share of a transition epoch's disagreement that goes to the stage across the change.
 ACROSS_THE_CHANGE = 0.8
+#: Per latent stage: the cue that decides it against its neighbour (column of the cues, see
+#: ``datamodules.generator.eeg.scoring_cues``), whether a *strong* cue is what makes it ambiguous,
+#: and the neighbour it is then read as. W: little alpha reads N1; N2: strong slow waves read N3;
+#: N3: weak slow waves read N2. N1 and REM hinge on transients, and keep c_e = 1.
+CUE_RULES: dict[int, tuple[int, bool, int]] = {0: (1, False, 1), 2: (0, True, 3), 3: (0, False, 2)}
+#: How many times more ambiguous the most ambiguous epoch of a stage is than its median one (and
+#: the clearest epoch that many times less).
+CUE_SPREAD = 2.0
 #: The most an epoch's reading may move off its latent stage (beyond 1/2 the latent stage is no
 #: longer the likeliest reading).
 MAX_AMBIGUITY = 0.5
 
-__all__ = ["AASM_AGREEMENT", "CONFUSION_DIRECTIONS", "reading_probabilities", "score_night", "two_scorer_agreement"]
+__all__ = ["AASM_AGREEMENT", "CONFUSION_DIRECTIONS", "cue_ambiguity", "reading_probabilities", "score_night",
+           "two_scorer_agreement"]  # fmt: skip
 
 
-def _directions(stages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per epoch: its relative ambiguity ``w_e`` and the (epochs, 5) distribution of its other readings."""
+def cue_ambiguity(stages: np.ndarray, cues: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per epoch: ``c_e`` and the share of its disagreement its cue sends to the neighbouring stage.
+
+    Within each stage of :data:`CUE_RULES`, epochs are ranked by their cue, ``r`` in [0, 1] from the
+    clearest to the most ambiguous; ``c_e = CUE_SPREAD ** (2 r - 1)`` and the share is ``r``.
+    Without cues every epoch has ``c_e = 1`` and no share.
+    """
+    ambiguity, toward = np.ones(len(stages)), np.zeros(len(stages))
+    if cues is None:
+        return ambiguity, toward
+    for stage, (column, strong_is_ambiguous, _) in CUE_RULES.items():
+        rows = np.flatnonzero(stages == stage)
+        if len(rows) < 2:
+            continue
+        value = cues[rows, column] * (1.0 if strong_is_ambiguous else -1.0)
+        rank = np.argsort(np.argsort(value, kind="stable"), kind="stable") / (len(rows) - 1)
+        ambiguity[rows] = CUE_SPREAD ** (2.0 * rank - 1.0)
+        toward[rows] = rank
+    return ambiguity, toward
+
+
+def _directions(stages: np.ndarray, cues: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per epoch: its relative ambiguity ``w_e * c_e`` and the (epochs, 5) distribution of its other readings."""
     n = len(stages)
     across = np.zeros((n, 5))
     for shift in (-1, 1):  # the stage on each side, where it differs
@@ -61,10 +94,15 @@ def _directions(stages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         across[np.flatnonzero(differs), neighbour[differs]] += 1.0
     at_change = across.sum(axis=1) > 0
     directions = CONFUSION_DIRECTIONS[stages].copy()
+    ambiguity, toward = cue_ambiguity(stages, cues)
+    for stage, (_, _, neighbour) in CUE_RULES.items():  # inside a run, an ambiguous cue points to its neighbour
+        rows = (stages == stage) & ~at_change
+        share = toward[rows, None]
+        directions[rows] = (1.0 - share) * directions[rows] + share * np.eye(5)[neighbour]
     directions[at_change] = (1.0 - ACROSS_THE_CHANGE) * directions[at_change] + ACROSS_THE_CHANGE * (
         across[at_change] / across[at_change].sum(axis=1, keepdims=True)
     )
-    return np.where(at_change, TRANSITION_WEIGHT, 1.0), directions
+    return np.where(at_change, TRANSITION_WEIGHT, 1.0) * ambiguity, directions
 
 
 def _readings(stages: np.ndarray, scale: np.ndarray, weight: np.ndarray, directions: np.ndarray) -> np.ndarray:
@@ -83,8 +121,11 @@ def two_scorer_agreement(stages: np.ndarray, readings: np.ndarray) -> np.ndarray
         return np.bincount(stages, weights=alike, minlength=5) / np.where(counts > 0, counts, np.nan)
 
 
-def reading_probabilities(stages: np.ndarray, agreement: np.ndarray = AASM_AGREEMENT) -> np.ndarray:
-    """(epochs, 5) probabilities of each reading of each epoch, calibrated to ``agreement`` per stage.
+def reading_probabilities(
+    stages: np.ndarray, agreement: np.ndarray = AASM_AGREEMENT, cues: np.ndarray | None = None
+) -> np.ndarray:
+    """(epochs, 5) probabilities of each reading of each epoch, calibrated to ``agreement`` per stage;
+    ``cues`` (epochs, 2) are the PSG's slow-wave and alpha amplitudes (None: no cue-driven ambiguity).
 
     Agreement falls monotonically as ``k_s`` grows (up to :data:`MAX_AMBIGUITY`), so each stage's
     scale is the root of one equation; a target out of reach takes the nearest end.
@@ -92,7 +133,9 @@ def reading_probabilities(stages: np.ndarray, agreement: np.ndarray = AASM_AGREE
     stages = np.asarray(stages, dtype=np.int64)
     if stages.ndim != 1 or len(stages) == 0 or stages.min() < 0 or stages.max() > 4:
         raise ValueError("stages must be a non-empty 1-D array of stages 0..4 (W, N1, N2, N3, REM)")
-    weight, directions = _directions(stages)
+    if cues is not None and np.shape(cues) != (len(stages), 2):
+        raise ValueError(f"cues must have shape ({len(stages)}, 2), got {np.shape(cues)}")
+    weight, directions = _directions(stages, None if cues is None else np.asarray(cues, dtype=np.float64))
     scales = np.zeros(5)
     for stage in np.flatnonzero(np.bincount(stages, minlength=5)):
         rows = stages == stage
@@ -108,9 +151,11 @@ def reading_probabilities(stages: np.ndarray, agreement: np.ndarray = AASM_AGREE
     return _readings(stages, scales, weight, directions)
 
 
-def score_night(stages: np.ndarray, rng: np.random.Generator, agreement: np.ndarray = AASM_AGREEMENT) -> np.ndarray:
-    """One scorer's hypnogram (int64, 0..4) of a night whose latent stages are ``stages``."""
-    readings = reading_probabilities(stages, agreement)
+def score_night(
+    stages: np.ndarray, rng: np.random.Generator, agreement: np.ndarray = AASM_AGREEMENT, cues: np.ndarray | None = None
+) -> np.ndarray:
+    """One scorer's hypnogram (int64, 0..4) of a night whose latent stages are ``stages`` (and PSG cues ``cues``)."""
+    readings = reading_probabilities(stages, agreement, cues)
     cumulative = np.cumsum(readings, axis=1)
     draws = rng.random(len(readings))[:, None]
     return np.minimum((cumulative < draws).sum(axis=1), 4).astype(np.int64)

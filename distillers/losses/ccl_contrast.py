@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sacd.stages import UNSCORED
+
 EPSILON = 1e-10
 
 
@@ -36,9 +38,13 @@ class CCLContrastLoss(nn.Module):
             raise ValueError(f"anchors and keys must be paired (B, D) tensors, got {tuple(anchors.shape)} and {tuple(keys.shape)}")
         dtype = torch.promote_types(anchors.dtype, torch.float32)  # softmax and logs in at least float32
         cosine = F.normalize(anchors.to(dtype), dim=1) @ F.normalize(keys.to(dtype), dim=1).t()
-        p = torch.softmax(cosine / self.temperature, dim=1)
-        same = labels.view(-1, 1) == labels.view(1, -1)
-        pull = torch.where(same, -torch.log(p + self.eps), torch.zeros_like(p)).sum(1) / same.sum(1)
-        other = (~same).sum(1)
-        push = torch.where(same, torch.zeros_like(p), -torch.log(1.0 - p + self.eps)).sum(1) / other.clamp_min(1)
-        return (pull + push).mean().to(anchors.dtype)
+        known = labels != UNSCORED
+        scaled = (cosine / self.temperature).masked_fill(~known.view(1, -1), torch.finfo(cosine.dtype).min)
+        p = torch.softmax(scaled, dim=1)
+        pair = known.view(-1, 1) & known.view(1, -1)
+        same = (labels.view(-1, 1) == labels.view(1, -1)) & pair
+        other = pair & ~same
+        pull = torch.where(same, -torch.log(p + self.eps), torch.zeros_like(p)).sum(1) / same.sum(1).clamp_min(1)
+        push = torch.where(other, -torch.log(1.0 - p + self.eps), torch.zeros_like(p)).sum(1) / other.sum(1).clamp_min(1)
+        weights = known.to(p.dtype)
+        return ((pull + push) * weights).sum().div(weights.sum().clamp_min(1.0)).to(anchors.dtype)

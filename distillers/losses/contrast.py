@@ -3,7 +3,8 @@
 Pairing a video clip only with its own EEG epoch ignores that every epoch of the same sleep stage is
 a valid target; both losses here treat all keys of the anchor's class as positives. Anchors and keys
 are L2-normalised inside, so the caller may pass raw projections. ``key_mask`` leaves keys out per
-anchor (e.g. memory-bank slots not filled yet).
+anchor (e.g. memory-bank slots not filled yet). A label of ``UNSCORED`` (an item nobody scored,
+left out) takes no part: such a key is no key and such an anchor has no positive, so it is not counted.
 
 Both losses are written with masks only: no step depends on a value read back from the device
 (no boolean indexing, ``nonzero`` or ``.item()``), so they never stall a GPU's queue. Anchors with
@@ -19,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sacd.stages import UNSCORED
+
 
 def _masks(
     anchor_labels: torch.Tensor, key_labels: torch.Tensor, key_mask: torch.Tensor | None, shape: tuple[int, int]
@@ -30,6 +33,7 @@ def _masks(
         if tuple(key_mask.shape) != shape:
             raise ValueError(f"key_mask must have shape {shape}, got {tuple(key_mask.shape)}")
         usable = key_mask.to(torch.bool)
+    usable = usable & (key_labels != UNSCORED).view(1, -1)
     same_class = (anchor_labels.view(-1, 1) == key_labels.view(1, -1)) & usable
     return usable, same_class
 

@@ -44,8 +44,9 @@ class CRDNCELoss(nn.Module):
         scores: torch.Tensor,
         positive_mask: torch.Tensor | None = None,
         valid_mask: torch.Tensor | None = None,
+        anchor_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """NCE loss, averaged over anchors.
+        """NCE loss, averaged over anchors (those of ``anchor_mask``: 0, still in the graph, if none).
 
         Args:
             scores: (B, 1 + K) cosine scores of each anchor with its positive (column 0) and K bank
@@ -54,6 +55,7 @@ class CRDNCELoss(nn.Module):
                 class-conditional variant: entries of the anchor's class); column 0 is always positive.
                 The positive term is then the mean over an anchor's positives.
             valid_mask: (B, 1 + K), False for entries to leave out.
+            anchor_mask: (B,), False for anchors to leave out.
         """
         scaled = scores.to(torch.promote_types(scores.dtype, torch.float32)) / self.temperature
         self._estimate_normaliser(scaled)
@@ -71,7 +73,11 @@ class CRDNCELoss(nn.Module):
         log_not_data = log_noise - log_total  # log(1 - h(x))
         positive_term = log_data.where(positives, 0.0).sum(1) / positives.sum(1)
         negative_term = log_not_data.where(negatives, 0.0).sum(1)
-        return -(positive_term + negative_term).mean().to(scores.dtype)
+        per_anchor = -(positive_term + negative_term)
+        if anchor_mask is None:
+            return per_anchor.mean().to(scores.dtype)
+        counted = anchor_mask.to(per_anchor.dtype)
+        return ((per_anchor * counted).sum() / counted.sum().clamp_min(1.0)).to(scores.dtype)
 
     @torch.no_grad()
     def _estimate_normaliser(self, scaled: torch.Tensor) -> None:

@@ -116,7 +116,7 @@ def test_ccl_losses_match_the_released_objective(tiny_teacher, batch, student_di
     assert isinstance(model.align, torch.nn.Identity) == (student_dim == 16)
     assert model.loss_weights == {"ce": 1.0, "compose": 1.0, "contrast": 1.0, "jsd": 0.5}
     v, e, z_s, labels = _inputs(batch, student_dim, seed=batch)
-    losses = model.distill(Outputs(v, z_s), Outputs(e, torch.zeros(batch, 5, dtype=torch.float64)), {"label": labels})
+    losses = model.applied_losses(Outputs(v, z_s), Outputs(e, torch.zeros(batch, 5, dtype=torch.float64)), {"label": labels})
     expected = _objective_reference(model, v.tolist(), e.tolist(), z_s.tolist(), labels.tolist())
     assert list(losses) == list(expected)
     for name, value in expected.items():
@@ -162,7 +162,7 @@ def test_one_step_routes_the_gradients_as_the_released_two_optimisers_do(tiny_te
     student_part = [v, classifier, *model.align.parameters()]
     head_part = list(model.composition.parameters())
 
-    losses = model.distill(Outputs(v, v @ classifier.T), Outputs(e, torch.zeros(batch, 5, dtype=torch.float64)),
+    losses = model.applied_losses(Outputs(v, v @ classifier.T), Outputs(e, torch.zeros(batch, 5, dtype=torch.float64)),
                            {"label": labels})  # fmt: skip
     total = sum(model.loss_weights[name] * value for name, value in losses.items())
     got = torch.autograd.grad(total, student_part + head_part)

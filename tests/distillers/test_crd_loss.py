@@ -133,7 +133,7 @@ def _run(model: CRD, batch: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Te
     original = model._draw_negatives
     model._draw_negatives = lambda ids, labels: drawn.append(original(ids, labels)) or drawn[-1]
     student, teacher = model.student_outputs(batch["video"]), model.teacher_outputs(batch["eeg"])
-    return model.distill(student, teacher, batch), drawn[0]
+    return model.applied_losses(student, teacher, batch), drawn[0]
 
 
 @pytest.mark.parametrize("ids", [[3], [4, 7], [0, 1, 2, 5, 8, 11, 21], list(range(16))])

@@ -29,7 +29,7 @@ VARIANTS = [(path, {}) for path in DISTILLERS] + [
 def _step(model, batch) -> None:
     student = model.student_outputs(batch["video"])
     teacher = model.teacher_outputs(batch["eeg"]) if model.teacher is not None else None
-    losses = model.distill(student, teacher, batch)
+    losses = model.applied_losses(student, teacher, batch)
     sum(model.loss_weights[name] * value for name, value in losses.items()).backward()
 
 

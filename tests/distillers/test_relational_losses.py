@@ -96,7 +96,7 @@ def test_pkt_weighted_term_is_the_references_weighted_term(batch, tiny_teacher):
     student = torch.randn(batch, 16, dtype=torch.float64)
     teacher = torch.randn(batch, 16, dtype=torch.float64)
     outputs = lambda features: Outputs(features, torch.zeros(batch, 5, dtype=torch.float64))  # noqa: E731
-    losses = model.distill(outputs(student), outputs(teacher), {"label": torch.zeros(batch, dtype=torch.long)})
+    losses = model.applied_losses(outputs(student), outputs(teacher), {"label": torch.zeros(batch, dtype=torch.long)})
     weighted = model.loss_weights["pkt"] * losses["pkt"].item()
     assert model.loss_weights["pkt"] == 30000.0
     assert weighted == pytest.approx(30000.0 * _pkt_reference(student, teacher), rel=1e-9, abs=1e-9)

@@ -32,7 +32,7 @@ def _model(tiny_teacher, cls=SACD, **kwargs):
 
 def _losses(model, batch):
     student, teacher = model.student_outputs(batch["video"]), model.teacher_outputs(batch["eeg"])
-    return model.distill(student, teacher, batch), student, teacher
+    return model.applied_losses(student, teacher, batch), student, teacher
 
 
 def test_sacd_returns_its_five_terms_with_the_papers_weights(tiny_teacher):

@@ -18,10 +18,11 @@ import pytest
 import torch
 from conftest import distiller_config, write_config
 
+from distillers import method_names
 from sacd.cli import SacdCLI
 
 HERE = Path(__file__).parent
-DISTILLERS = ["Vanilla", "KD", "FitNets", "RKD", "PKT", "SP", "DKD", "CRD", "CCL", "SACD"]
+DISTILLERS = method_names()
 BANKS = {name: ("student_bank", "teacher_bank") for name in ("CRD", "SACD")}
 
 
@@ -101,17 +102,21 @@ def test_every_distiller_trains_under_ddp_with_ranks_in_agreement(zoo_under_ddp,
 
 
 def test_a_ddp_fit_resumed_from_last_ends_bit_identical(tmp_path, tiny_teacher):
-    """Kill-and-resume under DDP: every rank restores its own random states, banks and cache."""
-    whole = load_ranks(ddp_fit(tmp_path / "whole", "SACD", tiny_teacher))
-    ddp_fit(tmp_path / "parts", "SACD", tiny_teacher, epochs=1)  # as if killed right after epoch 1's checkpoint
+    """Kill-and-resume under DDP: every rank restores its own random states, banks and cache; half
+    the training subjects are unscored, so the banks also hold the teacher's stages."""
+    unscored = ["--data.init_args.scored_fraction", "0.5"]
+    whole = load_ranks(ddp_fit(tmp_path / "whole", "SACD", tiny_teacher, extra=unscored))
+    ddp_fit(tmp_path / "parts", "SACD", tiny_teacher, extra=unscored, epochs=1)  # as if killed after epoch 1's checkpoint
     last = next((tmp_path / "parts" / "sacd").rglob("last.ckpt"))
     saved = torch.load(last, weights_only=True)  # the random states load without unpickling code
     assert len(saved["rng_states_per_rank"]) == 2
     (tmp_path / "parts" / "probe" / "rank0.pt").unlink()
-    resumed = load_ranks(ddp_fit(tmp_path / "parts", "SACD", tiny_teacher, extra=["--ckpt_path", str(last)]))
+    resumed = load_ranks(ddp_fit(tmp_path / "parts", "SACD", tiny_teacher, extra=[*unscored, "--ckpt_path", str(last)]))
     for rank, (straight, again) in enumerate(zip(whole, resumed)):
         differing = [key for key in straight["state"] if not torch.equal(straight["state"][key], again["state"][key])]
         assert not differing, f"rank {rank} differs after resuming: {differing[:6]}"
+    bank = whole[0]["state"]
+    assert (bank["teacher_bank.labels"][bank["teacher_bank.ids"] >= 0] >= 0).all()  # unscored: the teacher's stage
 
 
 def test_ddp_evaluation_counts_every_test_sample_exactly_once(tmp_path, tiny_teacher):

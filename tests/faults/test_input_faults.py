@@ -176,8 +176,11 @@ def test_a_hypnogram_with_unknown_labels_lists_them_and_the_accepted_ones(worksp
     """Unknown stage names are listed all at once with the accepted spelling, never guessed."""
     hypnogram = workspace.night.hypnogram
     lines = hypnogram.read_text().splitlines()
-    lines[3] = lines[3].rsplit(",", 1)[0] + ",Stage X"
-    lines[5] = lines[5].rsplit(",", 1)[0] + ",deep"
+    stage = lines[0].split(",").index("stage")
+    for row, name in ((3, "Stage X"), (5, "deep")):
+        fields = lines[row].split(",")
+        fields[stage] = name
+        lines[row] = ",".join(fields)
     hypnogram.write_text("\n".join(lines) + "\n")
     workspace.fit_fails(RecordingError, str(hypnogram), "unknown sleep stage labels ['Stage X', 'deep']",
                         "accepted labels are", "Rename these labels")  # fmt: skip

@@ -308,7 +308,7 @@ def test_synth_cli_writes_nights_manifest_and_reports(tmp_path, monkeypatch, cap
     assert synth_cli.main(argv) == 0
     assert len(calls) == 4
     assert calls[0] == {"seed": 7, "subject": 1, "night": 0, "hours": 0.02, "sample_rate": 100.0, "video_fps": 2.0,
-                        "video_size": (32, 32), "proportions": "healthy"}
+                        "video_size": (32, 32), "proportions": "healthy", "scorer": 0}
     rows = read_manifest(out / "manifest.csv")
     assert [(r["subject"], r["night"]) for r in rows] == [(1, 0), (1, 1), (2, 0), (2, 1)]
     for row in rows:

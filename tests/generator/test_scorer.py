@@ -115,10 +115,58 @@ def test_a_scored_night_keeps_its_latent_stages_and_its_signals():
 
 def test_synthetic_nights_serve_the_scorers_labels():
     small = dict(num_subjects=3, epochs_per_night=100, val_subjects=1, test_subjects=1, frames=2, frame_size=16, seed=4)
-    latent, scored = SyntheticNights(**small), SyntheticNights(**small, scorer=0)
+    latent, scored = SyntheticNights(**small, scorer=None), SyntheticNights(**small)
+    assert scored._night_args["scorer"] == 0  # a scorer's hypnogram by default, as a real night's
     night = generate_night(seed=4, subject=2, num_epochs=100, video_size=16, scorer=0)
     np.testing.assert_array_equal(scored.night(2).labels, night.labels)
     np.testing.assert_array_equal(latent.night(2).labels, night.events["stage_true"])
     np.testing.assert_array_equal(scored.night(2).eeg, latent.night(2).eeg)
     with pytest.raises(ValueError, match="scorer must be >= 0"):
         SyntheticNights(**small, scorer=-2)
+
+
+def _night_with_cues(subject: int, sample_rate: float = 128.0) -> tuple[np.ndarray, np.ndarray]:
+    from datamodules.generator.assemble import _PSG, night_rng
+    from datamodules.generator.eeg import scoring_cues
+
+    stages = hypnogram(subject)
+    return stages, scoring_cues(stages, night_rng(11, subject, 0, _PSG), sample_rate=sample_rate)
+
+
+def test_ambiguous_signals_are_misread_more_often_and_toward_the_neighbouring_stage():
+    """Inside runs: weak-slow-wave N3 is read N2, strong-slow-wave N2 read N3, low-alpha W read N1,
+    more often than the clear epochs of the same stage; calibration still holds per night."""
+    from datamodules.generator.scorer import CUE_RULES
+
+    ambiguous, clear = {s: [] for s in CUE_RULES}, {s: [] for s in CUE_RULES}
+    for subject in range(8):
+        stages, cues = _night_with_cues(subject)
+        readings = reading_probabilities(stages, cues=cues)
+        present = np.bincount(stages, minlength=5) > 0
+        np.testing.assert_allclose(two_scorer_agreement(stages, readings)[present], AASM_AGREEMENT[present], atol=1e-6)
+        inside = ~at_change(stages)
+        for stage, (column, strong_is_ambiguous, neighbour) in CUE_RULES.items():
+            rows = np.flatnonzero(inside & (stages == stage))
+            if len(rows) < 8:
+                continue
+            value = cues[rows, column] * (1 if strong_is_ambiguous else -1)
+            order = rows[np.argsort(value)]
+            quarter = len(order) // 4
+            ambiguous[stage].append(readings[order[-quarter:], neighbour].mean())
+            clear[stage].append(readings[order[:quarter], neighbour].mean())
+    for stage in CUE_RULES:
+        assert np.mean(ambiguous[stage]) > 2.0 * np.mean(clear[stage]), stage
+
+
+def test_the_cues_are_the_psg_s_own_and_independent_of_channels_and_rate():
+    from datamodules.generator.assemble import _PSG, night_rng
+    from datamodules.generator.detectors import slow_wave_fraction
+    from datamodules.generator.eeg import simulate_psg
+
+    stages, cues = _night_with_cues(2)
+    np.testing.assert_array_equal(cues, _night_with_cues(2, sample_rate=100.0)[1])
+    psg = simulate_psg(stages, draw_subject(11, 2), night_rng(11, 2, 0, _PSG), channels=("F4-M1",))
+    epochs = psg[0].reshape(len(stages), -1)
+    n3 = np.flatnonzero(stages == N3)
+    fractions = np.array([slow_wave_fraction(epochs[e], 128.0) for e in n3])
+    assert np.corrcoef(cues[n3, 0], fractions)[0, 1] > 0.3  # a weaker slow-wave cue: fewer slow waves

@@ -22,7 +22,7 @@ def test_sacd_synth_exports_nights_that_read_back(tmp_path, capsys):
     assert [row["subject"] for row in rows] == [1, 2]
     assert [row["subject"] for row in discover_nights(tmp_path)] == [1, 2]  # `sacd manifest` names them alike
     for row in rows:
-        night = generate_night(seed=5, subject=row["subject"], hours=0.25, video_size=16)
+        night = generate_night(seed=5, subject=row["subject"], hours=0.25, video_size=16, scorer=0)
         raw = mne.io.read_raw_edf(tmp_path / row["psg"], infer_types=True, preload=True, verbose="error")
         assert tuple(raw.ch_names) == tuple(DERIVATION_LABELS.get(name, name) for name in night.channel_names)
         assert raw.info["sfreq"] == night.sample_rate

@@ -103,7 +103,11 @@ def test_bad_input_is_one_clear_error_naming_the_file(exported, tmp_path):
 
     data = _copy(exported, tmp_path / "b")
     csv_path = data / "sub-001" / "sub-001_night-0_hypnogram.csv"
-    csv_path.write_text(csv_path.read_text().replace(",N2\n", ",Stage X\n", 1))
+    header, *rows = csv_path.read_text().splitlines()
+    stage = header.split(",").index("stage")  # the scorer's column, beside stage_true
+    row = next(i for i, line in enumerate(rows) if line.split(",")[stage] == "N2")
+    rows[row] = ",".join(["Stage X" if i == stage else cell for i, cell in enumerate(rows[row].split(","))])
+    csv_path.write_text("\n".join([header, *rows]) + "\n")
     dm = _recorded(data / "manifest.csv")
     with pytest.raises(ValueError, match="Stage X"):
         dm.night(dm.entries[1])

@@ -25,6 +25,8 @@ def test_a_resumed_fit_ends_bit_identical_to_an_uninterrupted_one(tmp_path, tiny
         values = distiller_config(tmp_path / name, class_path, str(tiny_teacher))
         values["trainer"].update(max_epochs=epochs, limit_train_batches=3, deterministic=True)
         values["model"]["init_args"]["cache_teacher_outputs"] = cache
+        if cache:  # half the training subjects unscored: the draw of scored items only (Vanilla) resumes too
+            values["data"]["init_args"]["scored_fraction"] = 0.5
         return str(write_config(tmp_path / f"{name}-{epochs}.yaml", values))
 
     uninterrupted = SacdCLI.create(["fit", "-c", config("whole", 3)])
