@@ -76,6 +76,7 @@ def subject_split(
     seed: int,
     num_folds: int = 0,
     fold: int = 0,
+    training_only: Iterable[int] = (),
 ) -> SubjectSplit:
     """Split subjects into train/val/test after a seeded shuffle.
 
@@ -88,6 +89,9 @@ def subject_split(
             test subjects are fold ``fold`` of a partition of the shuffled ids into k near-equal
             folds, and val is drawn from the remaining subjects.
         fold: which fold is the test set, in ``[0, num_folds)``.
+        training_only: subjects that can only train (a night of theirs was never scored, so it cannot
+            be evaluated): kept out of the draw, whose counts and fractions are of the other subjects,
+            and added to train.
 
     Returns:
         The split, with sorted ids in each part.
@@ -96,13 +100,18 @@ def subject_split(
         ValueError: duplicate ids, bad counts or fractions, too few subjects to leave at least one
             for training (and one per fold), or a fold out of range.
     """
-    ids = [int(s) for s in subject_ids]
-    duplicates = sorted(s for s, n in Counter(ids).items() if n > 1)
+    listed = [int(s) for s in subject_ids]
+    duplicates = sorted(s for s, n in Counter(listed).items() if n > 1)
     if duplicates:
         raise ValueError(f"duplicate subject ids {duplicates}: each subject must be listed once")
+    only_train = {int(s) for s in training_only}
+    if not only_train <= set(listed):
+        raise ValueError(f"training_only names subjects {sorted(only_train - set(listed))} that are not listed")
+    ids = [s for s in listed if s not in only_train]
     total = len(ids)
+    subjects = "fully scored subjects" if only_train else "subjects"
     if total == 0:
-        raise ValueError("no subjects to split")
+        raise ValueError(f"no {subjects} to split" + (": score the nights of some subjects" if only_train else ""))
     order = np.random.default_rng(seed).permutation(np.array(sorted(ids), dtype=np.int64)).tolist()
     n_val = _count(val, total, "val")
 
@@ -112,7 +121,7 @@ def subject_split(
         n_test = _count(test, total, "test")
         if n_test + n_val >= total:
             raise ValueError(
-                f"too few subjects: {total} cannot give {n_test} test + {n_val} val and still leave "
+                f"too few {subjects}: {total} cannot give {n_test} test + {n_val} val and still leave "
                 f"at least one for training; {FEWER} or use more subjects"
             )
         test_ids, val_ids, train_ids = order[:n_test], order[n_test : n_test + n_val], order[n_test + n_val :]
@@ -120,7 +129,7 @@ def subject_split(
         if not 0 <= fold < num_folds:
             raise ValueError(f"fold={fold} is out of range for num_folds={num_folds}: use 0..{num_folds - 1}")
         if total < num_folds:
-            raise ValueError(f"too few subjects: {total} cannot fill {num_folds} folds (need >= one per fold); lower "
+            raise ValueError(f"too few {subjects}: {total} cannot fill {num_folds} folds (need >= one per fold); lower "
                              "--data.init_args.num_folds or use more subjects")  # fmt: skip
         folds = np.array_split(np.array(order, dtype=np.int64), num_folds)
         test_ids = folds[fold].tolist()
@@ -128,7 +137,7 @@ def subject_split(
         rest = [s for s in order if s not in held_out]
         if n_val >= len(rest):
             raise ValueError(
-                f"too few subjects: fold {fold} leaves {len(rest)} subjects, which cannot give {n_val} "
+                f"too few {subjects}: fold {fold} leaves {len(rest)}, which cannot give {n_val} "
                 "val and still leave at least one for training; lower --data.init_args.val_subjects or "
                 "--data.init_args.num_folds, or use more subjects"
             )
@@ -136,4 +145,5 @@ def subject_split(
     else:
         raise ValueError(f"num_folds must be 0 (single split) or >= 2 (k-fold), got {num_folds}")
 
+    train_ids = [*train_ids, *only_train]
     return SubjectSplit(train=tuple(sorted(train_ids)), val=tuple(sorted(val_ids)), test=tuple(sorted(test_ids)))

@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             failures += 1
             print(f"{entry.subject:>10s} {entry.night:5d}  ERROR: {error}")
             continue
-        counts = " ".join(f"{c:4d}" for c in s.stage_counts)
+        counts = " ".join(f"{c:4d}" for c in s.stage_counts) if entry.scored else "nobody scored: training only"
         print(f"{entry.subject:>10s} {entry.night:5d} {s.scored_epochs:6d} {s.usable_epochs:6d} "
               f"{s.excluded_unscored:8d} {s.excluded_bad_signal:4d}  {counts}")  # fmt: skip
     print(f"\n{len(entries) - failures} of {len(entries)} nights ready" + (f"; {failures} failed" if failures else ""))

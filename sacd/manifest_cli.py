@@ -41,7 +41,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     writer.writeheader()
     for row in rows:
         videos = ";".join(relative(v) for v in str(row["video"]).split(";"))
-        writer.writerow({**row, "psg": relative(row["psg"]), "hypnogram": relative(row["hypnogram"]), "video": videos})
+        hypnogram = relative(str(row["hypnogram"])) if row["hypnogram"] else ""  # empty: nobody scored the night
+        writer.writerow({**row, "psg": relative(row["psg"]), "hypnogram": hypnogram, "video": videos})
     atomic_write_text(out, buffer.getvalue())
-    print(f"wrote {out} with {len(rows)} night(s) of {len({r['subject'] for r in rows})} subject(s)")
+    unscored = sum(not row["hypnogram"] for row in rows)
+    print(f"wrote {out} with {len(rows)} night(s) of {len({r['subject'] for r in rows})} subject(s)"
+          + (f"; {unscored} without a hypnogram, which train as unscored nights" if unscored else ""))  # fmt: skip
     return 0

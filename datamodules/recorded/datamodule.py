@@ -1,5 +1,8 @@
 """Real recordings: a PSG file, video file(s) and a scored hypnogram per subject-night, paired by epoch.
 
+A night nobody scored (no hypnogram in the manifest, or ``scored: false``) is cut into epochs on a
+grid from the start of the PSG, labelled ``UNSCORED``, and used for training only.
+
 Every night is checked and cut into epochs before training starts (or read back from the epoch
 cache), so a bad file ends in one clear error naming it, never in a crash inside a worker.
 """
@@ -23,7 +26,7 @@ from datamodules.recorded.manifest import ManifestError, NightEntry, read_manife
 from datamodules.recorded.psg import RecordingError, bad_epochs, read_psg
 from datamodules.recorded.video import NightVideo
 from datamodules.splits import subject_split
-from datamodules.stages import STAGES
+from datamodules.stages import STAGES, UNSCORED
 from sacd.hashing import config_hash
 
 
@@ -45,7 +48,7 @@ class EpochingConfig:
 class NightSummary:
     """What preparing one night found: the per-subject row of ``sacd check-data``."""
 
-    entry: NightEntry
+    entry: NightEntry  # ``entry.scored`` False: a night nobody scored, its epochs all UNSCORED
     scored_epochs: int
     usable_epochs: int
     excluded_unscored: int
@@ -63,9 +66,14 @@ def prepare_night(entry: NightEntry, config: EpochingConfig) -> tuple[EpochArray
         )
     psg = read_psg(entry.psg, channels, sample_rate=config.sample_rate, l_freq_hz=config.l_freq_hz,
                    h_freq_hz=config.h_freq_hz)  # fmt: skip
-    hypnogram = read_hypnogram(entry.hypnogram, epoch_seconds=config.epoch_seconds, recording_start=psg.start)
-    starts, labels = align(hypnogram, psg.duration_seconds)
-    scored = labels >= 0
+    if entry.scored:
+        hypnogram = read_hypnogram(entry.hypnogram, epoch_seconds=config.epoch_seconds, recording_start=psg.start)
+        starts, labels = align(hypnogram, psg.duration_seconds)
+        scored = labels >= 0
+    else:  # every whole epoch of the recording, unlabelled: the teacher labels them
+        starts = np.arange(int(psg.duration_seconds // config.epoch_seconds)) * config.epoch_seconds
+        labels = np.full(len(starts), UNSCORED, dtype=np.int64)
+        scored = np.ones(len(starts), dtype=bool)  # kept: nothing to exclude for want of a label
     samples = int(round(config.epoch_seconds * config.sample_rate))
     first = np.round(starts * config.sample_rate).astype(np.int64)
     inside = first + samples <= psg.signals.shape[1]
@@ -77,13 +85,15 @@ def prepare_night(entry: NightEntry, config: EpochingConfig) -> tuple[EpochArray
                      flat_volts=config.flat_volts)  # fmt: skip
     if bad.any():
         warnings.warn(
-            f"{entry.psg}: {int(bad.sum())} of {len(bad)} scored epochs have NaN or flat EEG and are excluded",
+            f"{entry.psg}: {int(bad.sum())} of {len(bad)} {'scored ' if entry.scored else ''}epochs have NaN or flat "
+            "EEG and are excluded",
             stacklevel=2,
         )
     usable = np.flatnonzero(keep_candidates)[~bad]
     if len(usable) == 0:
+        counted = f"{int(scored.sum())} scored" if entry.scored else f"{len(starts)} in the recording"
         raise RecordingError(
-            f"{entry.name} ({entry.psg}) has no usable epochs: {int(scored.sum())} scored, {int(bad.sum())} with "
+            f"{entry.name} ({entry.psg}) has no usable epochs: {counted}, {int(bad.sum())} with "
             "NaN/flat EEG. Check the hypnogram covers the recording and the channel is not empty."
         )
     video = NightVideo(entry.videos, offset_seconds=entry.video_offset_seconds)
@@ -91,11 +101,11 @@ def prepare_night(entry: NightEntry, config: EpochingConfig) -> tuple[EpochArray
     arrays = epoch_arrays(labels[usable], eeg[~bad], clips, starts[usable])
     summary = NightSummary(
         entry=entry,
-        scored_epochs=int(scored.sum()),
+        scored_epochs=int(scored.sum()) if entry.scored else 0,
         usable_epochs=len(usable),
         excluded_unscored=int((~scored).sum()),
         excluded_bad_signal=int(bad.sum()),
-        stage_counts=np.bincount(labels[usable], minlength=len(STAGES)).tolist(),
+        stage_counts=np.bincount(labels[usable][labels[usable] >= 0], minlength=len(STAGES)).tolist(),
     )
     return arrays, summary
 
@@ -107,6 +117,9 @@ def _file_stamp(path: Path) -> list:
 
 class RecordedNights(PairedDataModule):
     """Paired EEG/video epochs of real recordings listed in a manifest, split by subject.
+
+    A subject with a night nobody scored trains only: validation and test subjects are drawn from
+    the fully scored ones, and the others join the training split.
 
     Args:
         manifest: CSV or YAML manifest (see ``datamodules.recorded.manifest``).
@@ -126,7 +139,9 @@ class RecordedNights(PairedDataModule):
         seed: seed of the split and the shuffle.
         batch_size: items per batch.
         num_workers: dataloader workers.
-        balanced_sampling: sample training epochs so that every stage is drawn equally often.
+        balanced_sampling: sample training epochs so that every scored stage is drawn equally often.
+        unscored_ratio: share of training draws given to epochs of unscored nights (None: as they
+            occur); see :class:`datamodules.base.PairedDataModule`.
         jitter_frames: training clips draw a random time inside each frame slice at every access,
             decoded on the fly (evaluation always uses the cached, uniformly spaced frames).
     """
@@ -151,13 +166,24 @@ class RecordedNights(PairedDataModule):
         batch_size: int = 32,
         num_workers: int = 0,
         balanced_sampling: bool = False,
+        unscored_ratio: float | None = None,
         jitter_frames: bool = False,
     ) -> None:
         self.jitter_frames = jitter_frames
         self.entries = read_manifest(manifest)
         self.subject_ids = subject_index(self.entries)
-        split = subject_split(self.subject_ids.values(), val=val_subjects, test=test_subjects, seed=seed,
-                              num_folds=num_folds, fold=fold)  # fmt: skip
+        self.unscored_subjects = frozenset(self.subject_ids[e.subject] for e in self.entries if not e.scored)
+        try:
+            split = subject_split(self.subject_ids.values(), val=val_subjects, test=test_subjects, seed=seed,
+                                  num_folds=num_folds, fold=fold, training_only=self.unscored_subjects)  # fmt: skip
+        except ValueError as error:
+            if not self.unscored_subjects:
+                raise
+            raise ManifestError(
+                f"manifest {manifest}: {len(self.unscored_subjects)} of {len(self.subject_ids)} subjects have a night "
+                f"nobody scored and can only train; the others cannot fill the split ({error}). Score more "
+                "subjects' nights, or ask for fewer validation and test subjects"
+            ) from error
         super().__init__(
             split=split,
             **epoch_spec(len(channels), sample_rate, epoch_seconds, frames, frame_size),
@@ -166,6 +192,7 @@ class RecordedNights(PairedDataModule):
             seed=seed,
             class_names=STAGES,
             balanced_sampling=balanced_sampling,
+            unscored_ratio=unscored_ratio,
         )
         self.save_hyperparameters()
         self.config = EpochingConfig(tuple(channels), float(sample_rate), float(epoch_seconds), frames, frame_size,
@@ -179,11 +206,12 @@ class RecordedNights(PairedDataModule):
 
     def night(self, entry: NightEntry) -> EpochArrays:
         """The epochs of one night, prepared once (then kept, or memory-mapped from the cache)."""
-        files = [entry.psg, entry.hypnogram, *entry.videos]
+        files = [entry.psg, *([entry.hypnogram] if entry.scored else []), *entry.videos]
         missing = [str(p) for p in files if not p.is_file()]
         if missing:
             raise RecordingError(f"{entry.name}: missing file(s) {missing}; fix the paths in the manifest")
-        key_source = {"entry": [entry.subject, entry.night, entry.video_offset_seconds, entry.eeg_channels],
+        key_source = {"entry": [entry.subject, entry.night, entry.video_offset_seconds, entry.eeg_channels,
+                                *([] if entry.scored else ["unscored"])],
                       "files": [_file_stamp(p) for p in files], "config": self.config.__dict__}  # fmt: skip
         key = f"{entry.subject}-night{entry.night}-{config_hash(key_source)}"
 

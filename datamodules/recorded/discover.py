@@ -25,10 +25,11 @@ _NIGHT = re.compile(r"^(?P<subject>.+?)_night-(?P<night>\d+)$")
 
 
 def discover_nights(folder: str | Path) -> list[dict[str, str | int]]:
-    """Manifest rows (paths relative to ``folder``) for every stem that has a PSG, a video and a hypnogram.
+    """Manifest rows (paths relative to ``folder``) for every stem that has a PSG and a video.
 
-    Raises ValueError listing the stems that miss one of the three, so nothing is silently dropped, and the
-    file names a manifest cannot hold as they are (see :func:`_fits_a_manifest`).
+    A stem without a hypnogram is a night nobody scored: its row's hypnogram is empty (training only).
+    Raises ValueError listing the stems that miss the PSG or the video, so nothing is silently dropped,
+    and the file names a manifest cannot hold as they are (see :func:`_fits_a_manifest`).
     """
     folder = Path(folder)
     found: dict[str, dict[str, list[Path]]] = {}
@@ -50,24 +51,24 @@ def discover_nights(folder: str | Path) -> list[dict[str, str | int]]:
         )
     rows, incomplete = [], []
     for stem, roles in sorted(found.items()):
-        lacking = [role for role in ("psg", "video", "hypnogram") if role not in roles]
+        lacking = [role for role in ("psg", "video") if role not in roles]
         if lacking:
             incomplete.append(f"{stem} (no {', '.join(lacking)})")
             continue
-        hypnogram = min(roles["hypnogram"], key=lambda p: HYPNOGRAM_SUFFIXES.index(p.suffix.lower()))
+        scorings = sorted(roles.get("hypnogram", []), key=lambda p: HYPNOGRAM_SUFFIXES.index(p.suffix.lower()))
         night = _NIGHT.match(stem)
         rows.append({
             "subject": subject_id(night["subject"] if night else stem),
             "night": int(night["night"]) if night else 0,
             "psg": roles["psg"][0].relative_to(folder).as_posix(),
             "video": ";".join(p.relative_to(folder).as_posix() for p in sorted(roles["video"])),
-            "hypnogram": hypnogram.relative_to(folder).as_posix(),
+            "hypnogram": scorings[0].relative_to(folder).as_posix() if scorings else "",
             "video_offset_seconds": 0.0,
         })  # fmt: skip
     if incomplete:
         raise ValueError(
-            f"{folder}: incomplete nights {incomplete}. Name files <stem>_psg.edf, <stem>_video.mp4 and "
-            "<stem>_hypnogram.csv (see docs/data-format.md)"
+            f"{folder}: incomplete nights {incomplete}. Name files <stem>_psg.edf, <stem>_video.mp4 and, for a "
+            "scored night, <stem>_hypnogram.csv (see docs/data-format.md)"
         )
     if not rows:
         raise ValueError(f"{folder}: no <stem>_psg / _video / _hypnogram files found (see docs/data-format.md)")

@@ -5,12 +5,16 @@ CSV or YAML with the columns
     subject                 subject id (text or number); several nights of one subject share it
     psg                     PSG file (EDF, EDF+, BDF, or anything MNE reads)
     video                   video file, or several segments joined by ";" (played back to back)
-    hypnogram               scored hypnogram (EDF+ annotations, CSV/TSV, or one label per line)
+    hypnogram               scored hypnogram (EDF+ annotations, CSV/TSV, or one label per line);
+                            empty for a night nobody scored (training only: the teacher supervises it)
     night                   optional night index (default 0)
     video_offset_seconds    optional video clock minus PSG clock, seconds (default 0)
     eeg_channels            optional channel choice for this night, ";"-joined, overriding the
                             datamodule's ``channels`` (same count), e.g. "Fpz-Cz" for a file
                             without C4-M1
+    scored                  optional: whether the night's hypnogram is used (true/false, yes/no,
+                            1/0; empty: scored when it has a hypnogram). ``false`` keeps a
+                            hypnogram on file but trains on the night as unscored
 
 Other columns (as written by ``sacd synth``) are kept but not required. See docs/data-format.md.
 """
@@ -31,6 +35,10 @@ from datamodules.recorded.errors import InputFileError
 from datamodules.recorded.text import read_text
 
 REQUIRED_COLUMNS = ("subject", "psg", "video", "hypnogram")
+#: required columns whose cell may be empty: a night without a hypnogram is an unscored night
+_MAY_BE_EMPTY = ("hypnogram",)
+#: how a ``scored`` cell may say yes or no (YAML's own true/false are accepted too)
+_SCORED_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
 
 class ManifestError(InputFileError):
@@ -39,15 +47,20 @@ class ManifestError(InputFileError):
 
 @dataclass(frozen=True)
 class NightEntry:
-    """One subject-night of a manifest, with absolute paths."""
+    """One subject-night of a manifest, with absolute paths.
+
+    ``hypnogram`` is None for a night nobody scored; ``scored`` False means its epochs train unlabelled
+    (``UNSCORED``), whether or not a hypnogram is on file.
+    """
 
     subject: str
     night: int
     psg: Path
     videos: tuple[Path, ...]
-    hypnogram: Path
+    hypnogram: Path | None
     video_offset_seconds: float = 0.0
     eeg_channels: tuple[str, ...] | None = None
+    scored: bool = True
 
     @property
     def name(self) -> str:
@@ -171,20 +184,46 @@ def _path(where: str, root: Path, column: str, value: Any) -> Path:
 def _entry(path: Path, where: str, row: dict[str, Any]) -> NightEntry:
     """One checked row of the manifest at ``path``."""
     _check_cells(where, row)
-    empty = [c for c in REQUIRED_COLUMNS if not str(row.get(c) or "").strip()]
+    empty = [c for c in REQUIRED_COLUMNS if c not in _MAY_BE_EMPTY and not _has_text(row.get(c))]
     if empty:
         raise ManifestError(f"{where}: empty {empty}")
     root = path.parent
     channels = _split_list(row.get("eeg_channels"))
+    has_hypnogram = _has_text(row.get("hypnogram"))
+    scored = _scored(where, row.get("scored"), default=has_hypnogram)
+    if scored and not has_hypnogram:
+        raise ManifestError(
+            f"{where}: scored is true but the hypnogram cell is empty; give the night's hypnogram file, "
+            "or set scored to false (or leave it empty) to train on the night as unscored"
+        )
     return NightEntry(
         subject=str(row["subject"]).strip(),
         night=_night(where, row.get("night")),
         psg=_path(where, root, "psg", row["psg"]),
         videos=tuple(_path(where, root, "video", v) for v in _split_list(row["video"])),
-        hypnogram=_path(where, root, "hypnogram", row["hypnogram"]),
+        hypnogram=_path(where, root, "hypnogram", row["hypnogram"]) if has_hypnogram else None,
         video_offset_seconds=_number(where, "video_offset_seconds", row.get("video_offset_seconds"), 0.0),
         eeg_channels=tuple(channels) or None,
+        scored=scored,
     )
+
+
+def _has_text(value: Any) -> bool:
+    return bool(str(value if value is not None else "").strip())
+
+
+def _scored(where: str, value: Any, *, default: bool) -> bool:
+    """The ``scored`` cell as a bool (empty: ``default``, i.e. whether the row names a hypnogram)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value if value is not None else "").strip().lower()
+    if not text:
+        return default
+    if text not in _SCORED_WORDS:
+        raise ManifestError(
+            f"{where}: scored must be true or false (yes/no, 1/0, or empty), got {str(value)[:60]!r}"
+        )
+    return _SCORED_WORDS[text]
 
 
 def read_manifest(path: str | Path) -> list[NightEntry]:

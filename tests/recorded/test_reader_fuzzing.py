@@ -204,7 +204,8 @@ def _check_manifest(entries: list[NightEntry]) -> None:
         assert isinstance(entry.subject, str) and entry.subject
         assert isinstance(entry.night, int)
         assert math.isfinite(entry.video_offset_seconds)
-        assert entry.psg.is_absolute() and entry.hypnogram.is_absolute()
+        assert entry.psg.is_absolute() and (entry.hypnogram is None or entry.hypnogram.is_absolute())
+        assert entry.hypnogram is not None or not entry.scored  # no scored night without a hypnogram
         assert entry.videos and all(video.is_absolute() for video in entry.videos)
         assert entry.eeg_channels is None or (entry.eeg_channels and all(entry.eeg_channels))
     assert len({(entry.subject, entry.night) for entry in entries}) == len(entries)
@@ -433,8 +434,8 @@ def _check_rows(folder: Path, rows: list[dict[str, Any]]) -> None:
         assert isinstance(row["night"], int) and row["night"] >= 0
         assert row["subject"] == 0 or row["subject"]
         subject_label(row["subject"])  # the inverse the CLI uses to name files must take every id
-        for column in ("psg", "hypnogram"):
-            assert (folder / row[column]).is_file()
+        assert (folder / row["psg"]).is_file()
+        assert row["hypnogram"] == "" or (folder / row["hypnogram"]).is_file()  # empty: a night nobody scored
         assert all((folder / video).is_file() for video in row["video"].split(";"))
     manifest = folder / "manifest.csv"
     with open(manifest, "w", newline="") as handle:
@@ -470,9 +471,11 @@ def test_utf16_manifest_is_read_and_latin1_is_refused(tmp_path: Path) -> None:
 
 def test_manifest_row_missing_a_cell_is_a_manifest_error(tmp_path: Path) -> None:
     """csv.Sniffer raised csv.Error ("Could not determine delimiter") on ragged rows; the header decides now."""
-    path = _manifest(tmp_path, "ragged.csv", "subject,psg,video,hypnogram\n1,a.edf,v.mp4\n")
-    with pytest.raises(ManifestError, match=r"ragged\.csv, row 2: empty \['hypnogram'\]"):
+    path = _manifest(tmp_path, "ragged.csv", "subject,psg,video,hypnogram\n1,a.edf\n")
+    with pytest.raises(ManifestError, match=r"ragged\.csv, row 2: empty \['video'\]"):
         read_manifest(path)
+    path = _manifest(tmp_path, "short.csv", "subject,psg,video,hypnogram\n1,a.edf,v.mp4\n")
+    assert read_manifest(path)[0].hypnogram is None  # no hypnogram cell: a night nobody scored
     path = _manifest(tmp_path, "extra.tsv", "subject\tpsg\tvideo\thypnogram\n1\ta.edf\tv.mp4\th.csv\textra\n")
     assert [entry.subject for entry in read_manifest(path)] == ["1"]
 
