@@ -37,11 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the sweep's folder, holding runs/<run_id>/{run.json,test.json}")
     parser.add_argument("--baseline", default="Vanilla",
                         help="method every other is paired with (default Vanilla)")
+    parser.add_argument("--reference", action="append", default=None, metavar="METHOD",
+                        help="another method to pair every method with, beside the baseline (repeatable; default: "
+                        "the sweep file's `references`)")
     return parser
 
 
 #: the sections of results.md the command prints, in this order
-PRINTED_SECTIONS = ("warning", "table", "levels", "paired")
+PRINTED_SECTIONS = ("warning", "by_stratum", "table", "levels", "paired")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -56,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # imported here: torch and matplotlib are slow to import and not needed for the checks above
     from sacd.folder_locks import exclusive
     from sacd.sweeps.plots import write_plots
-    from sacd.sweeps.results import NoFinishedRunsError, collect_runs, results_sections, write_results
+    from sacd.sweeps.results import NoFinishedRunsError, collect_runs, results_sections, sweep_references, write_results
 
     with exclusive(sweep_dir / REPORT_LOCK, what=f"the report of {sweep_dir}", wait=True):  # one writer at a time
         with warnings.catch_warnings(record=True) as caught:  # one plain line each, not a source excerpt
@@ -65,15 +68,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         for warning in caught:
             print(f"sacd report: warning: {warning.message}", file=sys.stderr)
         try:
-            sections = results_sections(sweep_dir, runs, skipped, baseline=args.baseline)
+            references = args.reference if args.reference is not None else sweep_references(sweep_dir)
+            sections = results_sections(sweep_dir, runs, skipped, baseline=args.baseline, references=references)
         except NoFinishedRunsError as error:
             print(f"sacd report: {error}", file=sys.stderr)
             return 2
         paths = write_results(sweep_dir, baseline=args.baseline, runs=runs, skipped=skipped, sections=sections)
         plots = write_plots(sweep_dir, runs, baseline=args.baseline)
 
-    for name in PRINTED_SECTIONS:  # the rest of the page is in results.md
-        if name in sections:
+    for name in sections:  # the rest of the page is in results.md
+        if name in PRINTED_SECTIONS or name.startswith("paired vs "):
             print(sections[name].replace("**", ""))
             print()
     print(f"{len(runs)} finished run(s), {len(skipped)} skipped (listed in {paths['markdown']})")

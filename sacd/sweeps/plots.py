@@ -18,7 +18,15 @@ from sacd.figures import constant_note, draw_hypnogram, in_hypnogram_order, new_
 from sacd.metrics import SCALAR_METRICS
 from sacd.sweeps.predictions import PREDICTIONS_CSV, read_predictions
 from sacd.sweeps.ranks import ALPHA, CD_FIGURE, METRIC_NAMES, Ranking, rank_methods
-from sacd.sweeps.results import BASELINE, RunResult, group_by_method, sweep_class_names
+from sacd.sweeps.results import BASELINE, RunResult, group_by_method, stratum_figure_name, sweep_class_names
+from sacd.sweeps.strata import (
+    numeric_axis,
+    short_name,
+    split_by_stratum,
+    stratum_keys,
+    stratum_methods,
+    stratum_slug,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -33,11 +41,24 @@ def write_plots(sweep_dir: str | Path, runs: Sequence[RunResult], *, baseline: s
     """Write metrics, per-class F1, confusion and hypnogram PNGs under ``SWEEP_DIR/plots``; return their paths.
 
     The hypnogram figure is left out when no run has a readable ``test_predictions.csv``, the critical
-    difference diagram when fewer than two methods share a finished (fold, seed).
+    difference diagram when fewer than two methods share a finished (fold, seed). A sweep-wide grid
+    (:mod:`sacd.sweeps.strata`) gets ``plots/by_<key>.png``, macro-F1 and kappa against its values,
+    and each value's figures in ``plots/<key>-<value>/``.
     """
     if not runs:
         return []
     out_dir = Path(sweep_dir) / PLOTS_DIR
+    keys = stratum_keys(runs)
+    if not keys:
+        return _write_method_plots(out_dir, runs, baseline)
+    strata = split_by_stratum(runs, keys)
+    written = [save_png(strata_figure(strata, keys), out_dir / stratum_figure_name(keys))]
+    for values, members in strata.items():
+        written += _write_method_plots(out_dir / stratum_slug(keys, values), members, baseline)
+    return written
+
+
+def _write_method_plots(out_dir: Path, runs: Sequence[RunResult], baseline: str) -> list[Path]:
     groups = group_by_method(runs, baseline)
     builders = {
         "metrics.png": lambda: metrics_figure(groups),
@@ -52,6 +73,44 @@ def write_plots(sweep_dir: str | Path, runs: Sequence[RunResult], *, baseline: s
         if figure is not None:
             written.append(save_png(figure, out_dir / name))
     return written
+
+
+def strata_figure(strata: dict[tuple, list[RunResult]], keys: Sequence[str]) -> Figure:
+    """Macro-F1 and kappa against a sweep-wide grid's values: one line per method at its means, with its
+    95 % t-interval over runs as a band; numeric values on a number line (logarithmic when they span a
+    factor of 4 or more), others evenly spaced."""
+    values = list(strata)
+    numbers = numeric_axis(values)
+    positions = numbers if numbers is not None else list(range(len(values)))
+    methods = stratum_methods(strata)
+    figure = new_figure(11.0, 4.6)
+    for index, metric in enumerate(("macro_f1", "kappa")):
+        axis = figure.add_subplot(1, 2, index + 1)
+        for method, color in zip(methods, _colors(len(methods))):
+            points = []
+            for position, members in zip(positions, strata.values()):
+                scores = [getattr(run.report, metric) for run in members if run.method == method]
+                if scores:
+                    points.append((position, *mean_interval(scores, *_bounds(metric))))
+            if not points:
+                continue
+            x, mean, lower, upper = (np.array(column, dtype=np.float64) for column in zip(*points))
+            axis.plot(x, mean, "o-", color=color, linewidth=1.5, markersize=4, label=method)
+            axis.fill_between(x, lower, upper, color=color, alpha=0.15, linewidth=0)
+        if numbers is not None and min(numbers) > 0 and max(numbers) / min(numbers) >= 4:
+            axis.set_xscale("log")
+        axis.set_xticks(positions, [", ".join(str(v) for v in value) for value in values])
+        axis.minorticks_off()
+        axis.set_xlabel(" × ".join(short_name(key) for key in keys))
+        axis.set_ylabel(f"{_METRIC_TITLES[metric]}: mean over runs, 95 % interval")
+        axis.set_title(_METRIC_TITLES[metric], fontsize=10)
+        axis.grid(alpha=0.3)
+    figure.axes[0].figure.legend(*figure.axes[0].get_legend_handles_labels(), fontsize=8, loc="outside lower center",
+                                 ncols=min(len(methods), 6), frameon=False)  # fmt: skip
+    counts = sorted({len(members) for members in strata.values()})
+    figure.suptitle(f"Test metrics against {' × '.join(short_name(key) for key in keys)} "
+                    f"({'/'.join(map(str, counts))} runs per value; bands: 95 % t-interval of the mean)")  # fmt: skip
+    return figure
 
 
 def _colors(count: int) -> list:

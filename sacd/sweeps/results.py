@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,8 +23,16 @@ from sacd.atomic import staged
 from sacd.metrics import SCALAR_METRICS, StagingReport, pool, summarize
 from sacd.stages import STAGES
 from sacd.sweeps.levels import fold_levels, levels_markdown
-from sacd.sweeps.paired import PairedDifference, compare_with_baseline, format_delta, paired_markdown
+from sacd.sweeps.paired import (
+    PairedDifference,
+    compare_with_baseline,
+    format_delta,
+    holm_adjusted,
+    paired_markdown,
+    t_interval,
+)
 from sacd.sweeps.ranks import CD_FIGURE, rank_methods, ranking_markdown
+from sacd.sweeps.strata import short_name, split_by_stratum, stratum_keys, stratum_methods, stratum_title
 
 BASELINE = "Vanilla"
 RUNS_DIR = "runs"
@@ -52,6 +61,11 @@ class RunResult:
     params: dict[str, Any]
     report: StagingReport
     run_dir: Path
+    name: str = ""  # the sweep file's name of the method, without params (default: ``method`` up to " (")
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            self.name = self.method.split(" (")[0]
 
 
 def method_label(method: str, params: dict[str, Any]) -> str:
@@ -123,6 +137,7 @@ def _load_run(run_dir: Path, skipped: list[str]) -> RunResult | None:
         params=params,
         report=report,
         run_dir=run_dir,
+        name=str(info["method"]),
     )
 
 
@@ -159,6 +174,16 @@ def _method_order(sweep_dir: Path) -> dict[str, int]:
     except (OSError, yaml.YAMLError, AttributeError, KeyError, TypeError):
         return {}
     return {name: rank for rank, name in enumerate(names)}
+
+
+def sweep_references(sweep_dir: Path) -> list[str]:
+    """The sweep file's ``references``: methods to pair every method with beside the baseline ([] if none)."""
+    try:
+        spec = yaml.safe_load((Path(sweep_dir) / "sweep.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return []
+    found = spec.get("references") if isinstance(spec, dict) else None
+    return [str(name) for name in found] if isinstance(found, list) else []
 
 
 def group_by_method(runs: Sequence[RunResult], baseline: str = BASELINE) -> dict[str, list[RunResult]]:
@@ -296,10 +321,16 @@ def results_sections(
     skipped: Sequence[str],
     *,
     baseline: str = BASELINE,
+    references: Sequence[str] = (),
 ) -> dict[str, str]:
     """Every section of results.md by name, in page order, each computed once (``sacd report`` prints some):
-    ``title``, ``warning``, ``table``, ``levels``, ``paired``, ``pooled``, ``ranks``, ``degenerate``,
-    ``skipped``; a section with nothing to say is absent."""
+    ``title``, ``warning``, ``table``, ``levels``, ``paired``, ``paired vs <reference>`` for each of
+    ``references`` (methods paired with, beside ``baseline``), ``pooled``, ``ranks``, ``degenerate``,
+    ``skipped``; a section with nothing to say is absent.
+
+    A sweep-wide grid (:mod:`sacd.sweeps.strata`) gives ``by_stratum``, an overview across its values,
+    and one ``stratum <title>`` section per value holding that value's table, pairs and ranks instead.
+    """
     if not runs:
         raise NoFinishedRunsError(
             f"none of the runs in {sweep_dir / RUNS_DIR} has finished yet ({len(skipped)} skipped); "
@@ -310,23 +341,113 @@ def results_sections(
     degenerate = degenerate_runs(runs)
     if degenerate:
         sections["warning"] = degenerate_warning(degenerate, len(runs))
-    differences = compare_with_baseline(runs, baseline)  # reads every run's predictions: once
-    names = sweep_class_names(runs)
-    sections["table"] = markdown_table(method_summary(runs, baseline), names, baseline=baseline, differences=differences)
-    if any(run.method == baseline for run in runs):
-        sections["levels"] = levels_markdown(fold_levels(runs, baseline), baseline)
-    if differences:
-        sections["paired"] = paired_markdown(differences, baseline)
-    sections["pooled"] = pooled_markdown(group_by_method(runs, baseline), names)
-    ranking = rank_methods(runs)
-    if ranking is not None:
-        sections["ranks"] = ranking_markdown(ranking, CD_FIGURE)
+    keys = stratum_keys(runs)
+    if keys:
+        strata = split_by_stratum(runs, keys)
+        against = [baseline, *(name for name in references if name != baseline)]
+        paired = {values: {name: compare_with_baseline(members, name) for name in against}
+                  for values, members in strata.items()}  # fmt: skip
+        sections["by_stratum"] = stratum_overview(strata, keys, paired)
+        for values, members in strata.items():
+            title = stratum_title(keys, values)
+            parts = comparison_sections(members, baseline=baseline, paired=paired[values])
+            sections[f"stratum {title}"] = "\n\n".join([f"## {title}", *(_demoted(text) for text in parts.values())])
+    else:
+        against = [baseline, *(name for name in references if name != baseline)]
+        sections.update(comparison_sections(runs, baseline=baseline,
+                                            paired={name: compare_with_baseline(runs, name) for name in against}))
     if degenerate:
         sections["degenerate"] = "\n".join([f"## Degenerate runs ({len(degenerate)})", "",
                                             *(f"- {run.run_id}: {why}" for run, why in degenerate)])  # fmt: skip
     if skipped:
         sections["skipped"] = "\n".join([f"## Skipped runs ({len(skipped)})", "", *(f"- {line}" for line in skipped)])
     return sections
+
+
+def comparison_sections(
+    runs: Sequence[RunResult], *, baseline: str, paired: dict[str, list[PairedDifference]]
+) -> dict[str, str]:
+    """The sections that compare one set of methods run alike: ``table``, ``levels``, ``paired`` (vs
+    ``baseline``), ``paired vs <name>`` (each other key of ``paired``), ``pooled`` and ``ranks``."""
+    sections: dict[str, str] = {}
+    names = sweep_class_names(runs)
+    differences = paired.get(baseline, [])
+    sections["table"] = markdown_table(method_summary(runs, baseline), names, baseline=baseline, differences=differences)
+    if any(run.method == baseline for run in runs):
+        sections["levels"] = levels_markdown(fold_levels(runs, baseline), baseline)
+    for name, found in paired.items():
+        if found:
+            sections["paired" if name == baseline else f"paired vs {name}"] = paired_markdown(found, name)
+    sections["pooled"] = pooled_markdown(group_by_method(runs, baseline), names)
+    ranking = rank_methods(runs)
+    if ranking is not None:
+        sections["ranks"] = ranking_markdown(ranking, CD_FIGURE)
+    return sections
+
+
+def _demoted(text: str) -> str:
+    """A section's headings one level down, to sit under a stratum's heading."""
+    return "\n".join(f"#{line}" if line.startswith("#") else line for line in text.splitlines())
+
+
+def stratum_overview(
+    strata: dict[tuple, list[RunResult]], keys: Sequence[str], paired: dict[tuple, dict[str, list[PairedDifference]]]
+) -> str:
+    """A Markdown section across a sweep-wide grid: each method's macro-F1 and kappa at every value (mean
+    with its 95 % t-interval over runs), then its paired macro-F1 and kappa differences from each reference
+    at every value, with Holm-adjusted Wilcoxon p-values (one family per value and reference)."""
+    titles = [stratum_title(keys, values) for values in strata]
+    methods = stratum_methods(strata)
+    name = " × ".join(short_name(key) for key in keys)
+    lines = [f"## By {name}", "",
+             f"Each value of the sweep-wide grid is its own comparison: methods are paired, ranked and plotted within "
+             f"a value (sections below), never across values. `plots/{stratum_figure_name(keys)}` draws these lines.",
+             "", "| Method | " + " | ".join(f"{title}: macro-F1 | κ" for title in titles) + " |",
+             "|---|" + "---|---|" * len(titles)]  # fmt: skip
+    for method in methods:
+        cells = [method]
+        for members in strata.values():
+            own = [run for run in members if run.method == method]
+            for metric in ("macro_f1", "kappa"):
+                cells.append(_mean_interval([getattr(run.report, metric) for run in own], metric) if own else _DASH)
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Mean over a method's runs (folds × seeds) with the 95 % t-interval of the mean."]
+    references = list(next(iter(paired.values()), {}))
+    for reference in references:
+        lines += ["", f"Paired differences from {reference} at each value (same fold and seed): "
+                  "Δ [95 % t-interval], Holm-adjusted Wilcoxon p.", "",
+                  "| Method | " + " | ".join(f"{title}: Δ macro-F1 | p | Δ κ" for title in titles) + " |",
+                  "|---|" + "---|--:|---|" * len(titles)]  # fmt: skip
+        tables = {}
+        for values, by_reference in paired.items():
+            found = by_reference.get(reference, [])
+            f1 = {d.method: d for d in found if d.metric == "macro_f1"}
+            holm = dict(zip(f1, holm_adjusted([d.p for d in f1.values()])))
+            tables[values] = (f1, {d.method: d for d in found if d.metric == "kappa"}, holm)
+        for method in methods:
+            if method == reference:
+                continue
+            cells = [method]
+            for values in strata:
+                f1, kappa, holm = tables[values]
+                cells += [format_delta(f1.get(method)), f"{holm[method]:.3g}" if method in holm else _DASH,
+                          format_delta(kappa.get(method))]  # fmt: skip
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def stratum_figure_name(keys: Sequence[str]) -> str:
+    """The overview figure's file name under plots/: ``by_scored_fraction.png``."""
+    return "by_" + "_".join(short_name(key) for key in keys) + ".png"
+
+
+def _mean_interval(values: Sequence[float], metric: str) -> str:
+    """``0.705 [0.654, 0.755]``: the mean and its 95 % t-interval, kept inside the metric's range."""
+    mean, low, high = t_interval(values)
+    if math.isnan(low):
+        return f"{mean:.3f}"
+    floor = -1.0 if metric == "kappa" else 0.0
+    return f"{mean:.3f} [{max(floor, low):.3f}, {min(1.0, high):.3f}]"
 
 
 def results_markdown(sections: dict[str, str]) -> str:

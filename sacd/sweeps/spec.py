@@ -10,7 +10,9 @@ methods:
     class_path: distillers.KD
     init_args: {temperature: 4.0}
     grid: {model.init_args.temperature: [2.0, 4.0]}   # this method only (optional)
-grid: {}                            # dotted key -> values, for every method (optional)
+grid: {}                            # dotted key -> values, for every method (optional); the report
+                                    # compares methods within each value, never across values
+references: [KD]                    # methods the report pairs every method with, beside Vanilla (optional)
 seeds: [0, 1, 2]
 folds: 1                            # 1: the base split; k >= 2: k-fold over subjects, every fold
 out: runs/sweeps/NAME               # where runs and results go (relative to the working directory)
@@ -34,7 +36,7 @@ from typing import Any
 
 import yaml
 
-SPEC_KEYS = {"base", "set", "methods", "grid", "seeds", "folds", "out", "workers", "threads_per_run"}
+SPEC_KEYS = {"base", "set", "methods", "grid", "seeds", "folds", "out", "workers", "threads_per_run", "references"}
 METHOD_KEYS = {"name", "class_path", "init_args", "grid"}
 
 
@@ -102,6 +104,7 @@ def load_sweep(path: str | Path, extra_set: dict[str, Any] | None = None) -> Swe
     runs = []
     for entry in methods:
         runs.extend(_method_runs(entry, grid, seeds, folds, num_folds, shared, path))
+    _check_references(raw.get("references"), {run.method for run in runs}, path)
     ids = [run.run_id for run in runs]
     duplicates = sorted({run_id for run_id in ids if ids.count(run_id) > 1})
     if duplicates:
@@ -181,6 +184,17 @@ def _check_class_path(class_path: str, name: str, path: Path) -> None:
             f"{path}: method {name!r} has class_path {class_path!r}, which names no importable class; use a model "
             "class such as distillers.KD (`sacd fit --help` lists them)"
         )
+
+
+def _check_references(references: Any, methods: set[str], path: Path) -> None:
+    """``references`` (methods the report pairs every method with, beside the baseline) names methods of the sweep."""
+    if references is None:
+        return
+    if not isinstance(references, list) or not all(isinstance(name, str) for name in references):
+        raise SweepSpecError(f"{path}: references must be a list of method names, got {references!r}")
+    unknown = [name for name in references if name not in methods]
+    if unknown:
+        raise SweepSpecError(f"{path}: references names {unknown}, which are not methods of the sweep ({sorted(methods)})")
 
 
 def _folds(value: Any, path: Path) -> tuple[list[int], int]:
