@@ -115,6 +115,15 @@ def run_main(args: list[str]) -> tuple[str, int | None]:
     return out.getvalue(), code
 
 
+def export_synthetic(out: Path, *, subjects: int, epochs: int, size: int, seed: int) -> Path:
+    """``sacd synth`` of ``subjects`` nights (ids from 0) of ``epochs`` epochs each, MJPEG video, with a manifest."""
+    output, code = run_main(["synth", "--out", str(out), "--subjects", str(subjects), "--first-subject", "0",
+                             "--hours", str(epochs / 120), "--size", str(size), "--codec", "mjpeg",
+                             "--seed", str(seed), "--no-report"])  # fmt: skip
+    assert code == 0, output
+    return out
+
+
 @pytest.fixture(scope="session")
 def tiny_teacher(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A teacher checkpoint trained for two steps through the CLI (shared by the CLI tests)."""

@@ -20,12 +20,9 @@ FRAMES, SIZE, EPOCHS = 4, 16, 30  # 15-minute nights, 16x16 video at 5 fps
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """Four synthetic subjects (ids 0-3) exported as EDF+/MJPEG/CSV with a manifest."""
-    out = tmp_path_factory.mktemp("synth")
-    with pytest.raises(SystemExit) as done:
-        main(["synth", "--out", str(out), "--subjects", "4", "--first-subject", "0", "--hours", str(EPOCHS / 120),
-              "--size", str(SIZE), "--codec", "mjpeg", "--seed", "11", "--no-report"])  # fmt: skip
-    assert done.value.code == 0
-    return out
+    from conftest import export_synthetic
+
+    return export_synthetic(tmp_path_factory.mktemp("synth"), subjects=4, epochs=EPOCHS, size=SIZE, seed=11)
 
 
 def _recorded(manifest, **kwargs):

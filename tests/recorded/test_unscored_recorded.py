@@ -22,12 +22,9 @@ FRAMES, SIZE, EPOCHS = 2, 16, 20  # 10-minute nights
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """Five synthetic subjects (ids 0-4) exported with a manifest, all scored."""
-    out = tmp_path_factory.mktemp("synth")
-    with pytest.raises(SystemExit) as done:
-        main(["synth", "--out", str(out), "--subjects", "5", "--first-subject", "0", "--hours", str(EPOCHS / 120),
-              "--size", str(SIZE), "--codec", "mjpeg", "--seed", "3", "--no-report"])  # fmt: skip
-    assert done.value.code == 0
-    return out
+    from conftest import export_synthetic
+
+    return export_synthetic(tmp_path_factory.mktemp("synth"), subjects=5, epochs=EPOCHS, size=SIZE, seed=3)
 
 
 def _unscore(folder: Path, subjects: set[int], how: str = "empty") -> Path:
