@@ -343,3 +343,28 @@ def test_generate_hook_imports_the_generator_lazily(monkeypatch):
     module.generate_night = lambda **kwargs: ("generated", kwargs)
     monkeypatch.setitem(sys.modules, "datamodules.generator.assemble", module)
     assert synth_cli._generate(subject=4) == ("generated", {"subject": 4})
+
+
+@pytest.mark.parametrize(("given", "scorer"), [(None, 0), ("3", 3), ("latent", None), ("None", None)])
+def test_synth_cli_scorer_picks_whose_hypnogram_is_exported(tmp_path, monkeypatch, given, scorer):
+    from sacd import synth_cli
+
+    calls = []
+
+    def fake_generate(**kwargs):
+        calls.append(kwargs)
+        return tiny_night(subject=kwargs["subject"], night=kwargs["night"], labels=(0, 2))
+
+    monkeypatch.setattr(synth_cli, "_generate", fake_generate)
+    argv = ["--out", str(tmp_path / "synth"), "--subjects", "1", "--hours", "0.02", "--codec", "mjpeg", "--no-report"]
+    assert synth_cli.main(argv + ([] if given is None else ["--scorer", given])) == 0
+    assert calls[0]["scorer"] == scorer
+
+
+@pytest.mark.parametrize("given", ["-1", "scorer 0", "1.5"])
+def test_synth_cli_refuses_a_scorer_that_is_neither_a_number_nor_latent(tmp_path, capsys, given):
+    from sacd import synth_cli
+
+    with pytest.raises(SystemExit) as done:
+        synth_cli.main(["--out", str(tmp_path), "--scorer", given])
+    assert done.value.code == 2 and "expected a scorer number >= 0 or 'latent'" in capsys.readouterr().err
