@@ -196,3 +196,18 @@ def test_crd_draws_negatives_from_scored_samples_only(tiny_teacher):
         drawn = model.other_class_slots[stage, : model.other_class_counts[stage]]
         assert (labels[drawn] != UNSCORED).all() and (labels[drawn] != stage).all()
         assert len(drawn) == int(((labels != stage) & (labels != UNSCORED)).sum())
+
+
+def test_one_epoch_fills_the_teacher_cache_for_every_training_item_scored_or_not(tiny_teacher, tmp_path):
+    from conftest import distiller_config, write_config
+
+    from sacd.cli import SacdCLI
+
+    config = distiller_config(tmp_path, "distillers.KD", str(tiny_teacher))
+    config["data"]["init_args"]["scored_fraction"] = 0.5
+    config["trainer"].update(limit_train_batches=1.0, limit_val_batches=1)
+    cli = SacdCLI.create(["fit", "-c", str(write_config(tmp_path / "kd.yaml", config))])
+    labels = cli.datamodule.labels("train")
+    assert int((labels == UNSCORED).sum()) == len(labels) // 2  # two of four training subjects unscored
+    cache = cli.model.teacher_output_cache
+    assert len(cache.filled) == len(labels) and bool(cache.filled.all())  # one epoch is one draw per item
