@@ -75,6 +75,25 @@ def t_interval(differences: Sequence[float]) -> tuple[float, float, float]:
     return mean, float(low), float(high)
 
 
+def mean_interval(values: Sequence[float], low: float, high: float) -> tuple[float, float, float]:
+    """Mean and 95 % t-interval of the mean over runs, kept inside the metric's range [low, high]
+    (F1 and accuracy in [0, 1], kappa in [-1, 1]); one run has no interval."""
+    finite = np.asarray([value for value in values if math.isfinite(value)], dtype=np.float64)
+    if finite.size == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(finite.mean())
+    sem = float(stats.sem(finite)) if finite.size > 1 else 0.0
+    if sem == 0.0:  # one run, or runs that agree exactly: no spread to draw
+        return mean, mean, mean
+    lower, upper = stats.t.interval(0.95, finite.size - 1, loc=mean, scale=sem)
+    return mean, max(low, float(lower)), min(high, float(upper))
+
+
+def metric_bounds(key: str) -> tuple[float, float]:
+    """The range a metric can take: kappa [-1, 1], accuracy and F1 [0, 1]."""
+    return (-1.0, 1.0) if key == "kappa" else (0.0, 1.0)
+
+
 def wilcoxon_p(differences: Sequence[float]) -> float:
     """Two-sided Wilcoxon signed-rank p-value of paired differences (1 when they are all 0)."""
     values = np.asarray(differences, dtype=np.float64)

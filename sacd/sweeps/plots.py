@@ -16,6 +16,7 @@ import numpy as np
 
 from sacd.figures import constant_note, draw_hypnogram, in_hypnogram_order, new_figure, save_png, stage_color
 from sacd.metrics import SCALAR_METRICS
+from sacd.sweeps.paired import mean_interval, metric_bounds
 from sacd.sweeps.predictions import PREDICTIONS_CSV, read_predictions
 from sacd.sweeps.ranks import ALPHA, CD_FIGURE, METRIC_NAMES, Ranking, rank_methods
 from sacd.sweeps.results import BASELINE, RunResult, group_by_method, stratum_figure_name, sweep_class_names
@@ -91,7 +92,7 @@ def strata_figure(strata: dict[tuple, list[RunResult]], keys: Sequence[str]) -> 
             for position, members in zip(positions, strata.values()):
                 scores = [getattr(run.report, metric) for run in members if run.method == method]
                 if scores:
-                    points.append((position, *mean_interval(scores, *_bounds(metric))))
+                    points.append((position, *mean_interval(scores, *metric_bounds(metric))))
             if not points:
                 continue
             x, mean, lower, upper = (np.array(column, dtype=np.float64) for column in zip(*points))
@@ -120,26 +121,6 @@ def _colors(count: int) -> list:
     return [palette(index % 10) for index in range(count)]
 
 
-def mean_interval(values: Sequence[float], low: float, high: float) -> tuple[float, float, float]:
-    """Mean and 95 % t-interval of the mean over runs, kept inside the metric's range [low, high]
-    (F1 and accuracy in [0, 1], kappa in [-1, 1]); one run has no interval."""
-    from scipy import stats
-
-    finite = np.asarray([value for value in values if math.isfinite(value)], dtype=np.float64)
-    if finite.size == 0:
-        return math.nan, math.nan, math.nan
-    mean = float(finite.mean())
-    sem = float(stats.sem(finite)) if finite.size > 1 else 0.0
-    if sem == 0.0:  # one run, or runs that agree exactly: no spread to draw
-        return mean, mean, mean
-    lower, upper = stats.t.interval(0.95, finite.size - 1, loc=mean, scale=sem)
-    return mean, max(low, float(lower)), min(high, float(upper))
-
-
-def _bounds(key: str) -> tuple[float, float]:
-    return (-1.0, 1.0) if key == "kappa" else (0.0, 1.0)
-
-
 def _grouped_bars(
     axis: Axes, groups: dict[str, list[RunResult]], keys: Sequence[str], labels: Sequence[str], *, values: bool
 ) -> None:
@@ -152,7 +133,7 @@ def _grouped_bars(
     for index, ((method, group), color) in enumerate(zip(groups.items(), _colors(len(groups)))):
         per_run = [run.report.scalars() for run in group]
         scores = [[scalars.get(key, math.nan) for scalars in per_run] for key in keys]
-        intervals = [mean_interval(column, *_bounds(key)) for column, key in zip(scores, keys)]
+        intervals = [mean_interval(column, *metric_bounds(key)) for column, key in zip(scores, keys)]
         means = np.array([mean for mean, _, _ in intervals])
         errors = np.array([[mean - lower, upper - mean] for mean, lower, upper in intervals]).T
         offset = (index - (len(groups) - 1) / 2) * width

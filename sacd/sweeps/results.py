@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,8 +27,9 @@ from sacd.sweeps.paired import (
     compare_with_baseline,
     format_delta,
     holm_adjusted,
+    mean_interval,
+    metric_bounds,
     paired_markdown,
-    t_interval,
 )
 from sacd.sweeps.ranks import CD_FIGURE, rank_methods, ranking_markdown
 from sacd.sweeps.strata import short_name, split_by_stratum, stratum_keys, stratum_methods, stratum_title
@@ -341,10 +341,10 @@ def results_sections(
     degenerate = degenerate_runs(runs)
     if degenerate:
         sections["warning"] = degenerate_warning(degenerate, len(runs))
+    against = [baseline, *(name for name in references if name != baseline)]
     keys = stratum_keys(runs)
     if keys:
         strata = split_by_stratum(runs, keys)
-        against = [baseline, *(name for name in references if name != baseline)]
         paired = {values: {name: compare_with_baseline(members, name) for name in against}
                   for values, members in strata.items()}  # fmt: skip
         sections["by_stratum"] = stratum_overview(strata, keys, paired)
@@ -353,7 +353,6 @@ def results_sections(
             parts = comparison_sections(members, baseline=baseline, paired=paired[values])
             sections[f"stratum {title}"] = "\n\n".join([f"## {title}", *(_demoted(text) for text in parts.values())])
     else:
-        against = [baseline, *(name for name in references if name != baseline)]
         sections.update(comparison_sections(runs, baseline=baseline,
                                             paired={name: compare_with_baseline(runs, name) for name in against}))
     if degenerate:
@@ -443,11 +442,8 @@ def stratum_figure_name(keys: Sequence[str]) -> str:
 
 def _mean_interval(values: Sequence[float], metric: str) -> str:
     """``0.705 [0.654, 0.755]``: the mean and its 95 % t-interval, kept inside the metric's range."""
-    mean, low, high = t_interval(values)
-    if math.isnan(low):
-        return f"{mean:.3f}"
-    floor = -1.0 if metric == "kappa" else 0.0
-    return f"{mean:.3f} [{max(floor, low):.3f}, {min(1.0, high):.3f}]"
+    mean, low, high = mean_interval(values, *metric_bounds(metric))
+    return f"{mean:.3f}" if low == high else f"{mean:.3f} [{low:.3f}, {high:.3f}]"
 
 
 def results_markdown(sections: dict[str, str]) -> str:
